@@ -1,0 +1,35 @@
+// kmalloc/config.h - the runtime Config a Heap is built from, and its validation.
+//
+// Every tunable lives here, with the kernel value it defaults to. One binary serves every
+// configuration, so tests and fuzzers can sweep the space. MAX_ORDER has the Linux 6.4+
+// inclusive meaning: the largest block is 2^max_order pages (default 10: 4 MiB with 4 KiB pages).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace km {
+
+// Orders 0..kMaxOrderLimit are representable; Config::max_order may be anything up to it.
+inline constexpr unsigned kMaxOrderLimit = 16;
+inline constexpr unsigned kMaxZones = 2;
+
+struct Config {
+  unsigned page_shift = 12;              // 12, 14 or 16 (4, 16 or 64 KiB pages)
+  unsigned max_order = 10;               // inclusive, as MAX_PAGE_ORDER in Linux 6.8+
+  std::size_t arena_size = 64u << 20;    // bytes; a multiple of the page size
+  std::size_t dma_zone_size = 16u << 20; // bytes at the start of the arena; 0 = no ZONE_DMA
+};
+
+// The outcome of Heap::init. On failure `field` names the offending Config field and
+// `message` says what is wrong with it.
+struct Status {
+  bool ok = true;
+  const char* field = nullptr;
+  char message[200] = {};
+};
+
+// Checks `cfg` on its own (without a region). Fills `out` and returns out.ok.
+bool validate_config(const Config& cfg, Status& out);
+
+} // namespace km

@@ -1,0 +1,140 @@
+// kmalloc/heap.h - the C++ API: one Heap is one arena with its zones, page allocator and caches.
+//
+// A Heap keeps all of its state inside its arena (the metadata pages at the start), so the
+// Heap object itself is a small handle and the core never calls libc malloc. The arena comes
+// from mmap (aligned to the largest block) or from a region the caller owns.
+// Not thread-safe: callers serialise all calls on one Heap.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kmalloc/config.h"
+#include "kmalloc/gfp.h"
+#include "kmalloc/report.h"
+
+// The page descriptor, as in the kernel. Opaque outside the allocator.
+struct page;
+
+namespace km {
+
+struct HeapState;
+
+// Who owns a page. Every page of the arena has exactly one owner.
+enum class PageOwner : std::uint8_t {
+  Free,         // part of a free buddy block
+  Metadata,     // the heap's own state and the page descriptor array
+  PageAlloc,    // handed out by alloc_pages / __get_free_pages
+  Slab,         // a slab of a kmem_cache
+  LargeKmalloc, // a kmalloc larger than KMALLOC_MAX_CACHE_SIZE
+};
+const char* page_owner_name(PageOwner owner);
+
+struct PageInfo {
+  bool in_arena = false; // false: nothing below is meaningful
+  PageOwner owner = PageOwner::Free;
+  unsigned zone = 0;
+  std::uintptr_t block = 0; // start of the buddy block (free) or allocation the page is in
+  unsigned order = 0;       // order of that block
+};
+
+struct FreeBlock {
+  unsigned zone;
+  std::uintptr_t pfn; // address >> page_shift
+  unsigned order;
+};
+
+struct ZoneInfo {
+  const char* name;                        // "DMA" or "Normal"
+  std::uintptr_t start_pfn;                // first page of the zone
+  std::size_t spanned_pages;               // pages in the zone, metadata included
+  std::size_t free_pages;                  // the zone's NR_FREE_PAGES counter
+  std::size_t nr_free[kMaxOrderLimit + 1]; // free_area[order].nr_free
+};
+
+// Pages by owner. total == free + metadata + page_alloc + slab + large_kmalloc (AC2).
+struct PageCounts {
+  std::size_t total = 0;
+  std::size_t free = 0;
+  std::size_t metadata = 0;
+  std::size_t page_alloc = 0;
+  std::size_t slab = 0;
+  std::size_t large_kmalloc = 0;
+};
+
+class Heap {
+public:
+  Heap() = default;
+  ~Heap();
+  Heap(const Heap&) = delete;
+  Heap& operator=(const Heap&) = delete;
+
+  // Builds the heap over a fresh mmap'd arena of cfg.arena_size bytes, aligned to the largest
+  // block. On failure nothing is kept and the Status names the bad Config field.
+  Status init(const Config& cfg);
+  // Builds the heap over [region, region + bytes), which the caller owns and keeps alive until
+  // destroy(). Pages are numbered by address (pfn = address >> page_shift), so blocks are
+  // naturally aligned in the address space; an unaligned region just starts with small blocks.
+  // cfg.arena_size is ignored (the region's size is used).
+  Status init(const Config& cfg, void* region, std::size_t bytes);
+  // Releases the arena (munmap if the heap mapped it). Safe on an uninitialised heap.
+  void destroy();
+  bool initialized() const { return state_ != nullptr; }
+  const Config& config() const;
+
+  // Replaces the report handler (default: default_report_handler). nullptr restores the default.
+  void set_report_handler(ReportHandler handler, void* context);
+
+  // ---- page allocator (Linux 6.10 mm/page_alloc.c semantics, without pcp lists or watermarks)
+
+  // alloc_pages - a naturally aligned block of 2^order pages, or NULL.
+  // Zones: __GFP_DMA only from ZONE_DMA (from Normal if there is no DMA zone); anything else
+  // from Normal, then DMA. Inside a zone the smallest order with a free block is split
+  // (__rmqueue_smallest + expand()); the caller gets the lower half. __GFP_ZERO zeroes it.
+  // order > max_order or unknown gfp bits: NULL and a warning unless __GFP_NOWARN.
+  struct page* alloc_pages(gfp_t gfp, unsigned order);
+  // __free_pages - frees a block from alloc_pages; merges with its buddy while it can.
+  // NULL is a no-op. Misuse (double free, not a head page, wrong order, a slab's page) is
+  // reported and the free is refused.
+  void free_pages(struct page* page, unsigned order);
+  // __get_free_pages / free_pages - the same, by address (0 on failure; free of 0 is a no-op).
+  std::uintptr_t get_free_pages(gfp_t gfp, unsigned order);
+  void free_pages(std::uintptr_t addr, unsigned order);
+  void* page_address(const struct page* page) const;
+  // virt_to_page - the descriptor of the page holding addr, or NULL outside the arena.
+  struct page* virt_to_page(const void* addr) const;
+  std::uintptr_t page_to_pfn(const struct page* page) const;
+  // get_order - smallest order whose block holds size bytes (size > 0).
+  unsigned get_order(std::size_t size) const;
+  // The next `count` page allocations without __GFP_NOFAIL fail (as fail_page_alloc would).
+  void inject_page_alloc_failures(unsigned count);
+
+  // ---- introspection
+
+  std::size_t page_size() const;
+  std::uintptr_t arena_start() const;
+  std::size_t arena_pages() const;
+  unsigned nr_zones() const;
+  ZoneInfo zone_info(unsigned zone) const;
+  PageInfo page_info(const void* addr) const;
+  PageCounts page_counts() const;
+  // Calls fn for every free block of every zone (zone, then order, then list order).
+  void for_each_free_block(void (*fn)(void* context, const FreeBlock& block), void* context) const;
+  // /proc/buddyinfo text, snprintf-style: writes at most size bytes (NUL-terminated if size > 0)
+  // and returns the full length.
+  std::size_t buddyinfo(char* buf, std::size_t size) const;
+  // Walks every list and descriptor; each broken invariant is reported (ErrorKind::Corruption)
+  // and counted. Returns the count; 0 means the heap is consistent.
+  std::size_t validate() const;
+
+  // For corruption tests only: the internal state (allocator/src/heap_state.h).
+  HeapState* state_for_testing() const { return state_; }
+
+private:
+  Status init_common(const Config& cfg, void* region, std::size_t bytes, bool mapped);
+  HeapState* state_ = nullptr;
+  void* mapping_ = nullptr; // set when the heap mmap'd its arena
+  std::size_t mapping_size_ = 0;
+};
+
+} // namespace km

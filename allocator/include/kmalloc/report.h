@@ -1,0 +1,42 @@
+// kmalloc/report.h - the kinds of misuse and corruption a Heap reports, and the handler hook.
+//
+// Every report goes through one function per kind (allocator/src/report.cpp) and then to the
+// heap's handler. The default handler prints the message to stderr; for misuse and corruption
+// it then aborts, for warnings (the kernel's WARN) it returns. Tests and fuzzers install a
+// recording handler; then the heap refuses the bad operation and stays valid.
+#pragma once
+
+#include <cstdint>
+
+namespace km {
+
+enum class ErrorKind : std::uint8_t {
+  // Warnings: the request is refused (NULL), the program goes on.
+  OrderTooLarge, // alloc_pages order > MAX_ORDER
+  InvalidGfp,    // gfp bits outside __GFP_BITS_MASK
+  // Misuse of the page allocator: the free is refused.
+  PageDoubleFree,  // the page is already free
+  PageInvalidFree, // not the head page of an allocated block (outside, misaligned, tail, metadata)
+  PageOrderMismatch, // head of an allocated block, freed with another order
+  PageOwnerMismatch, // the block belongs to the slab layer or large kmalloc, not to alloc_pages
+  // validate() found a broken invariant.
+  Corruption,
+};
+
+inline constexpr unsigned kErrorKindCount = static_cast<unsigned>(ErrorKind::Corruption) + 1;
+
+const char* error_kind_name(ErrorKind kind);
+bool error_kind_is_warning(ErrorKind kind);
+
+struct ErrorReport {
+  ErrorKind kind;
+  std::uintptr_t address; // the address the report is about, or 0
+  const char* message;    // full text, starting with "kmalloc: "; valid during the call only
+};
+
+using ReportHandler = void (*)(void* context, const ErrorReport& report);
+
+// Prints the message; aborts unless the kind is a warning.
+void default_report_handler(void* context, const ErrorReport& report);
+
+} // namespace km

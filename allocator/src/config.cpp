@@ -1,0 +1,37 @@
+// config.cpp - Config validation: every rejection names the field.
+#include <cstdio>
+
+#include "kmalloc/config.h"
+
+namespace km {
+
+namespace {
+bool fail(Status& out, const char* field, const char* text, unsigned long long value) {
+  out.ok = false;
+  out.field = field;
+  std::snprintf(out.message, sizeof out.message, "%s: %s (got %llu)", field, text, value);
+  return false;
+}
+} // namespace
+
+bool validate_config(const Config& cfg, Status& out) {
+  out = Status{};
+  if (cfg.page_shift != 12 && cfg.page_shift != 14 && cfg.page_shift != 16)
+    return fail(out, "page_shift", "must be 12, 14 or 16 (4, 16 or 64 KiB pages)", cfg.page_shift);
+  if (cfg.max_order > kMaxOrderLimit)
+    return fail(out, "max_order", "must be at most 16", cfg.max_order);
+  const std::size_t page_size = std::size_t{1} << cfg.page_shift;
+  if (cfg.arena_size % page_size != 0)
+    return fail(out, "arena_size", "must be a multiple of the page size", cfg.arena_size);
+  if (cfg.arena_size / page_size < 8)
+    return fail(out, "arena_size", "must hold at least 8 pages", cfg.arena_size);
+  if ((cfg.arena_size >> cfg.page_shift) > (std::size_t{1} << 31))
+    return fail(out, "arena_size", "must hold at most 2^31 pages", cfg.arena_size);
+  if (cfg.dma_zone_size % page_size != 0)
+    return fail(out, "dma_zone_size", "must be a multiple of the page size", cfg.dma_zone_size);
+  if (cfg.dma_zone_size >= cfg.arena_size)
+    return fail(out, "dma_zone_size", "must be smaller than arena_size", cfg.dma_zone_size);
+  return true;
+}
+
+} // namespace km

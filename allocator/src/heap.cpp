@@ -1,0 +1,260 @@
+// heap.cpp - Heap: builds the arena and its state, and forwards to the layers.
+#include "kmalloc/heap.h"
+
+#include <cstdio>
+#include <new>
+
+#include "heap_state.h"
+#include "platform/asan.h"
+#include "platform/os.h"
+#include "support/bits.h"
+#include "support/text_buffer.h"
+
+namespace km {
+
+const char* page_owner_name(PageOwner owner) {
+  switch (owner) {
+  case PageOwner::Free: return "free";
+  case PageOwner::Metadata: return "metadata";
+  case PageOwner::PageAlloc: return "alloc_pages";
+  case PageOwner::Slab: return "slab";
+  case PageOwner::LargeKmalloc: return "large kmalloc";
+  }
+  return "unknown";
+}
+
+Heap::~Heap() {
+  destroy();
+}
+
+Status Heap::init(const Config& cfg) {
+  Status st;
+  if (state_ != nullptr) {
+    st.ok = false;
+    st.field = "heap";
+    std::snprintf(st.message, sizeof st.message, "heap: already initialised");
+    return st;
+  }
+  if (!validate_config(cfg, st))
+    return st;
+  const std::size_t alignment = std::size_t{1} << (cfg.page_shift + cfg.max_order);
+  void* region = platform::map_aligned(cfg.arena_size, alignment);
+  if (region == nullptr) {
+    st.ok = false;
+    st.field = "arena_size";
+    std::snprintf(st.message, sizeof st.message, "arena_size: mmap of %zu bytes failed",
+                  cfg.arena_size);
+    return st;
+  }
+  st = init_common(cfg, region, cfg.arena_size, true);
+  if (!st.ok)
+    platform::unmap(region, cfg.arena_size);
+  return st;
+}
+
+Status Heap::init(const Config& cfg, void* region, std::size_t bytes) {
+  Status st;
+  if (state_ != nullptr) {
+    st.ok = false;
+    st.field = "heap";
+    std::snprintf(st.message, sizeof st.message, "heap: already initialised");
+    return st;
+  }
+  Config checked = cfg;
+  const std::size_t page_size = std::size_t{1} << (cfg.page_shift & 31);
+  const auto begin = reinterpret_cast<std::uintptr_t>(region);
+  const std::uintptr_t first = align_up(begin, page_size);
+  const std::uintptr_t last = align_down(begin + bytes, page_size);
+  checked.arena_size = (region != nullptr && last > first) ? last - first : 0;
+  if (!validate_config(checked, st)) {
+    if (st.field != nullptr && st.field[0] == 'a') { // arena_size: say it is the region
+      st.field = "region";
+      std::snprintf(st.message, sizeof st.message,
+                    "region: %zu bytes at %p hold %zu whole pages; at least 8 are needed", bytes,
+                    region, checked.arena_size / page_size);
+    }
+    return st;
+  }
+  return init_common(checked, reinterpret_cast<void*>(first), checked.arena_size, false);
+}
+
+Status Heap::init_common(const Config& cfg, void* region, std::size_t bytes, bool mapped) {
+  Status st;
+  const std::size_t page_size = std::size_t{1} << cfg.page_shift;
+  const std::size_t npages = bytes >> cfg.page_shift;
+  const std::size_t metadata_pages = align_up(metadata_bytes(npages), page_size) / page_size;
+  const std::size_t dma_pages = cfg.dma_zone_size >> cfg.page_shift;
+  if (metadata_pages >= npages || (dma_pages != 0 && metadata_pages >= dma_pages)) {
+    st.ok = false;
+    st.field = dma_pages != 0 && metadata_pages >= dma_pages ? "dma_zone_size" : "arena_size";
+    std::snprintf(st.message, sizeof st.message,
+                  "%s: leaves no free page after %zu metadata pages (arena %zu pages, DMA %zu)",
+                  st.field, metadata_pages, npages, dma_pages);
+    return st;
+  }
+  unpoison(region, metadata_pages * page_size);
+  auto* state = new (region) HeapState{};
+  state->config = cfg;
+  state->config.arena_size = bytes;
+  state->start = reinterpret_cast<std::uintptr_t>(region);
+  state->npages = npages;
+  state->metadata_pages = metadata_pages;
+  auto* memmap = reinterpret_cast<page*>(state->start + memmap_offset());
+  poison(reinterpret_cast<void*>(state->start + metadata_pages * page_size),
+         (npages - metadata_pages) * page_size);
+  state->pages.init(&state->reporter, memmap, state->start >> cfg.page_shift, npages,
+                    cfg.page_shift, cfg.max_order, dma_pages, metadata_pages);
+  state_ = state;
+  if (mapped) {
+    mapping_ = region;
+    mapping_size_ = bytes;
+  }
+  return st;
+}
+
+void Heap::destroy() {
+  if (state_ == nullptr)
+    return;
+  const std::uintptr_t start = state_->start;
+  const std::size_t bytes = state_->npages << state_->config.page_shift;
+  state_->~HeapState();
+  state_ = nullptr;
+  unpoison(reinterpret_cast<void*>(start), bytes);
+  if (mapping_ != nullptr)
+    platform::unmap(mapping_, mapping_size_);
+  mapping_ = nullptr;
+  mapping_size_ = 0;
+}
+
+const Config& Heap::config() const {
+  return state_->config;
+}
+
+void Heap::set_report_handler(ReportHandler handler, void* context) {
+  state_->reporter.handler = handler != nullptr ? handler : default_report_handler;
+  state_->reporter.context = handler != nullptr ? context : nullptr;
+}
+
+struct page* Heap::alloc_pages(gfp_t gfp, unsigned order) {
+  return state_->pages.alloc(gfp, order, PageOwner::PageAlloc);
+}
+
+void Heap::free_pages(struct page* p, unsigned order) {
+  state_->pages.free(p, order, PageOwner::PageAlloc);
+}
+
+std::uintptr_t Heap::get_free_pages(gfp_t gfp, unsigned order) {
+  page* p = state_->pages.alloc(gfp, order, PageOwner::PageAlloc);
+  return p != nullptr ? reinterpret_cast<std::uintptr_t>(state_->pages.page_address(p)) : 0;
+}
+
+void Heap::free_pages(std::uintptr_t addr, unsigned order) {
+  state_->pages.free_address(addr, order, PageOwner::PageAlloc);
+}
+
+void* Heap::page_address(const struct page* p) const {
+  return p != nullptr ? state_->pages.page_address(p) : nullptr;
+}
+
+struct page* Heap::virt_to_page(const void* addr) const {
+  return state_->pages.virt_to_page(reinterpret_cast<std::uintptr_t>(addr));
+}
+
+std::uintptr_t Heap::page_to_pfn(const struct page* p) const {
+  return state_->pages.page_to_pfn(p);
+}
+
+unsigned Heap::get_order(std::size_t size) const {
+  return km::get_order(size, state_->config.page_shift);
+}
+
+void Heap::inject_page_alloc_failures(unsigned count) {
+  state_->pages.inject_failures(count);
+}
+
+std::size_t Heap::page_size() const {
+  return std::size_t{1} << state_->config.page_shift;
+}
+std::uintptr_t Heap::arena_start() const {
+  return state_->start;
+}
+std::size_t Heap::arena_pages() const {
+  return state_->npages;
+}
+unsigned Heap::nr_zones() const {
+  return state_->pages.nr_zones();
+}
+
+ZoneInfo Heap::zone_info(unsigned z) const {
+  const zone& zn = state_->pages.zone_at(z);
+  ZoneInfo info{};
+  info.name = zn.name;
+  info.start_pfn = zn.zone_start_pfn;
+  info.spanned_pages = zn.spanned_pages;
+  info.free_pages = zn.free_pages;
+  for (unsigned o = 0; o <= kMaxOrderLimit; ++o)
+    info.nr_free[o] = zn.area[o].nr_free;
+  return info;
+}
+
+PageInfo Heap::page_info(const void* addr) const {
+  PageInfo info;
+  const PageAllocator& pa = state_->pages;
+  const page* p = pa.virt_to_page(reinterpret_cast<std::uintptr_t>(addr));
+  if (p == nullptr)
+    return info;
+  info.in_arena = true;
+  info.owner = p->owner;
+  info.zone = p->zone;
+  const page* head = p;
+  if (p->owner == PageOwner::Free) {
+    head = pa.free_block_of(pa.page_to_pfn(p));
+    if (head == nullptr)
+      head = p;
+  } else if (p->owner != PageOwner::Metadata) {
+    head = pa.pfn_to_page(pa.start_pfn() + p->head);
+  }
+  info.block = reinterpret_cast<std::uintptr_t>(pa.page_address(head));
+  info.order = p->owner == PageOwner::Metadata ? 0 : head->order;
+  return info;
+}
+
+PageCounts Heap::page_counts() const {
+  const PageAllocator& pa = state_->pages;
+  PageCounts c;
+  c.total = state_->npages;
+  c.free = pa.owner_pages(PageOwner::Free);
+  c.metadata = pa.owner_pages(PageOwner::Metadata);
+  c.page_alloc = pa.owner_pages(PageOwner::PageAlloc);
+  c.slab = pa.owner_pages(PageOwner::Slab);
+  c.large_kmalloc = pa.owner_pages(PageOwner::LargeKmalloc);
+  return c;
+}
+
+void Heap::for_each_free_block(void (*fn)(void*, const FreeBlock&), void* context) const {
+  const PageAllocator& pa = state_->pages;
+  for (unsigned z = 0; z < pa.nr_zones(); ++z)
+    for (unsigned o = 0; o <= pa.max_order(); ++o)
+      pa.zone_at(z).area[o].free_list.for_each([&](const page* head) {
+        fn(context, FreeBlock{z, pa.page_to_pfn(head), o});
+      });
+}
+
+std::size_t Heap::buddyinfo(char* buf, std::size_t size) const {
+  const PageAllocator& pa = state_->pages;
+  TextBuffer out{buf, size};
+  for (unsigned z = 0; z < pa.nr_zones(); ++z) {
+    const zone& zn = pa.zone_at(z);
+    out.append("Node 0, zone %8s ", zn.name);
+    for (unsigned o = 0; o <= pa.max_order(); ++o)
+      out.append("%6lu ", static_cast<unsigned long>(zn.area[o].nr_free));
+    out.append("\n");
+  }
+  return out.length();
+}
+
+std::size_t Heap::validate() const {
+  return state_->pages.validate();
+}
+
+} // namespace km

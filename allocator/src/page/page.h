@@ -1,0 +1,36 @@
+// page/page.h - the page descriptor (the kernel's struct page), one per page of the arena.
+//
+// The descriptors form one array (the memmap) in the heap's metadata pages. A page is in
+// exactly one of these states (boolean combinations of the fields; validate() checks them):
+//
+//   head of a free block:       owner == Free && PG_buddy && order == its free_area order
+//   tail of a free block:       owner == Free && !PG_buddy && !PG_head   (order, head: stale)
+//   head of an allocation:      owner in {PageAlloc, Slab, LargeKmalloc} && PG_head && order =
+//   block order tail of an allocation:      same owner as its head && !PG_head && head == index of
+//   the head metadata:                   owner == Metadata && no flags
+//
+// A free block of order o starts at a pfn that is a multiple of 2^o and lies in one zone.
+#pragma once
+
+#include <cstdint>
+
+#include "kmalloc/heap.h"
+
+namespace km {
+inline constexpr std::uint8_t PG_buddy = 1u << 0; // head of a block on a free_area list
+inline constexpr std::uint8_t PG_head = 1u << 1;  // head of an allocated block
+} // namespace km
+
+struct page {
+  page* next; // free_area list link (free heads) or slab list link
+  page* prev;
+  std::uint32_t head; // memmap index of the block's head (allocated pages)
+  std::uint8_t flags; // PG_buddy, PG_head
+  std::uint8_t order; // block order, valid on heads
+  km::PageOwner owner;
+  std::uint8_t zone;     // zone index, fixed at init
+  void* slab_cache;      // owning kmem_cache for slab heads (slab layer)
+  void* freelist;        // slab freelist (slab layer)
+  std::uint32_t inuse;   // slab objects in use (slab layer)
+  std::uint32_t objects; // slab capacity (slab layer)
+};

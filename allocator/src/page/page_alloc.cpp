@@ -1,0 +1,443 @@
+// page/page_alloc.cpp - buddy allocation, splitting and coalescing; see page_alloc.h.
+#include "page/page_alloc.h"
+
+#include <cstring>
+
+#include "platform/asan.h"
+#include "support/bits.h"
+#include "support/check.h"
+
+namespace km {
+
+namespace {
+
+std::size_t& owner_slot(std::size_t* counts, PageOwner o) {
+  return counts[static_cast<unsigned>(o)];
+}
+
+} // namespace
+
+void PageAllocator::init(const Reporter* reporter, page* memmap, std::uintptr_t start_pfn,
+                         std::size_t npages, unsigned page_shift, unsigned max_order,
+                         std::size_t dma_pages, std::size_t metadata_pages) {
+  reporter_ = reporter;
+  memmap_ = memmap;
+  start_pfn_ = start_pfn;
+  npages_ = npages;
+  page_shift_ = page_shift;
+  max_order_ = max_order;
+  injected_failures_ = 0;
+  for (std::size_t& c : owner_pages_)
+    c = 0;
+
+  nr_zones_ = dma_pages != 0 ? 2 : 1;
+  std::size_t begin = 0;
+  for (unsigned z = 0; z < nr_zones_; ++z) {
+    const bool is_dma = dma_pages != 0 && z == 0;
+    const std::size_t end = is_dma ? dma_pages : npages;
+    zone& zn = zones_[z];
+    zn = zone{};
+    zn.name = is_dma ? "DMA" : "Normal";
+    zn.zone_start_pfn = start_pfn + begin;
+    zn.spanned_pages = end - begin;
+    for (std::size_t i = begin; i < end; ++i) {
+      page& p = memmap_[i];
+      p = page{};
+      p.head = static_cast<std::uint32_t>(i);
+      p.zone = static_cast<std::uint8_t>(z);
+      p.owner = i < metadata_pages ? PageOwner::Metadata : PageOwner::Free;
+    }
+    begin = end;
+  }
+  owner_slot(owner_pages_, PageOwner::Metadata) = metadata_pages;
+
+  // Hand every non-metadata page to the buddy lists in maximal naturally aligned blocks, as
+  // memblock_free_all() does; free_one_block() merges them.
+  for (unsigned z = 0; z < nr_zones_; ++z) {
+    const zone& zn = zones_[z];
+    std::uintptr_t pfn = zn.zone_start_pfn;
+    const std::uintptr_t end = zn.zone_start_pfn + zn.spanned_pages;
+    if (pfn < start_pfn + metadata_pages)
+      pfn = start_pfn + metadata_pages;
+    while (pfn < end) {
+      unsigned order = max_order_;
+      while (order > 0 && ((pfn & ((std::uintptr_t{1} << order) - 1)) != 0 ||
+                           pfn + (std::uintptr_t{1} << order) > end))
+        --order;
+      free_one_block(pfn_to_page(pfn), order);
+      pfn += std::uintptr_t{1} << order;
+    }
+  }
+}
+
+page* PageAllocator::checked_descriptor(const page* p) const {
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  const auto base = reinterpret_cast<std::uintptr_t>(memmap_);
+  if (addr < base || addr >= base + npages_ * sizeof(page) || (addr - base) % sizeof(page) != 0)
+    return nullptr;
+  return const_cast<page*>(p);
+}
+
+page* PageAllocator::alloc(gfp_t gfp, unsigned order, PageOwner owner) {
+  if ((gfp & ~__GFP_BITS_MASK) != 0) {
+    if ((gfp & __GFP_NOWARN) == 0)
+      warn_invalid_gfp(*reporter_, gfp);
+    return nullptr;
+  }
+  if (order > max_order_) {
+    if ((gfp & __GFP_NOWARN) == 0)
+      warn_order_too_large(*reporter_, order, max_order_);
+    return nullptr;
+  }
+  if (injected_failures_ > 0 && (gfp & __GFP_NOFAIL) == 0) {
+    --injected_failures_;
+    return nullptr;
+  }
+  // Zonelist: __GFP_DMA -> {DMA}; otherwise {Normal, DMA}. With one zone, just that zone.
+  page* block = nullptr;
+  const unsigned normal = nr_zones_ - 1;
+  if ((gfp & __GFP_DMA) != 0) {
+    block = rmqueue(zones_[0], order);
+  } else {
+    block = rmqueue(zones_[normal], order);
+    if (block == nullptr && normal != 0)
+      block = rmqueue(zones_[0], order);
+  }
+  if (block == nullptr)
+    return nullptr;
+  mark_allocated(block, order, owner);
+  void* addr = page_address(block);
+  const std::size_t bytes = std::size_t{1} << (page_shift_ + order);
+  unpoison(addr, bytes);
+  if ((gfp & __GFP_ZERO) != 0)
+    std::memset(addr, 0, bytes);
+  return block;
+}
+
+// __rmqueue_smallest: the first block of the smallest order that has one.
+page* PageAllocator::rmqueue(zone& z, unsigned order) {
+  for (unsigned current = order; current <= max_order_; ++current) {
+    free_area& area = z.area[current];
+    page* block = area.free_list.front();
+    if (block == nullptr)
+      continue;
+    area.free_list.remove(block);
+    --area.nr_free;
+    block->flags = 0;
+    z.free_pages -= std::size_t{1} << order;
+    expand(z, block, order, current);
+    return block;
+  }
+  return nullptr;
+}
+
+// expand: splits a block of order `high` down to `low`, putting each upper half on the free
+// list of its order. Example: order 0 from an order-2 block at pfn 8 frees 10 (order 1) and
+// 9 (order 0), and returns 8.
+void PageAllocator::expand(zone& z, page* block, unsigned low, unsigned high) {
+  std::size_t size = std::size_t{1} << high;
+  while (high > low) {
+    --high;
+    size >>= 1;
+    add_to_free_area(z, block + size, high);
+  }
+}
+
+void PageAllocator::add_to_free_area(zone& z, page* head, unsigned order) {
+  head->flags = PG_buddy;
+  head->order = static_cast<std::uint8_t>(order);
+  z.area[order].free_list.push_front(head);
+  ++z.area[order].nr_free;
+}
+
+void PageAllocator::mark_allocated(page* head, unsigned order, PageOwner owner) {
+  const std::size_t count = std::size_t{1} << order;
+  const auto index = static_cast<std::uint32_t>(head - memmap_);
+  for (std::size_t i = 0; i < count; ++i) {
+    page& p = head[i];
+    p.flags = 0;
+    p.owner = owner;
+    p.head = index;
+  }
+  head->flags = PG_head;
+  head->order = static_cast<std::uint8_t>(order);
+  owner_slot(owner_pages_, PageOwner::Free) -= count;
+  owner_slot(owner_pages_, owner) += count;
+}
+
+bool PageAllocator::free_address(std::uintptr_t addr, unsigned order, PageOwner expected) {
+  if (addr == 0)
+    return false;
+  page* p = virt_to_page(addr);
+  if (p == nullptr) {
+    report_page_invalid_free(*reporter_, addr, "outside the arena");
+    return false;
+  }
+  if ((addr & ((std::uintptr_t{1} << page_shift_) - 1)) != 0) {
+    report_page_invalid_free(*reporter_, addr, "not page aligned");
+    return false;
+  }
+  return free(p, order, expected);
+}
+
+bool PageAllocator::free(page* head, unsigned order, PageOwner expected) {
+  if (head == nullptr)
+    return false;
+  if (checked_descriptor(head) == nullptr) {
+    report_page_invalid_free(*reporter_, reinterpret_cast<std::uintptr_t>(head),
+                             "not a page descriptor of this heap");
+    return false;
+  }
+  const auto addr = reinterpret_cast<std::uintptr_t>(page_address(head));
+  if (head->owner == PageOwner::Free) {
+    report_page_double_free(*reporter_, addr, order);
+    return false;
+  }
+  if (head->owner == PageOwner::Metadata) {
+    report_page_invalid_free(*reporter_, addr, "heap metadata page");
+    return false;
+  }
+  if ((head->flags & PG_head) == 0) {
+    report_page_invalid_free(*reporter_, addr, "not the first page of its block");
+    return false;
+  }
+  if (head->owner != expected) {
+    report_page_owner_mismatch(*reporter_, addr, page_owner_name(head->owner));
+    return false;
+  }
+  if (head->order != order) {
+    report_page_order_mismatch(*reporter_, addr, order, head->order);
+    return false;
+  }
+  const std::size_t count = std::size_t{1} << order;
+  for (std::size_t i = 0; i < count; ++i) {
+    head[i].flags = 0;
+    head[i].owner = PageOwner::Free;
+  }
+  owner_slot(owner_pages_, expected) -= count;
+  poison(page_address(head), count << page_shift_);
+  free_one_block(head, order);
+  return true;
+}
+
+// __free_one_page: the pages are already marked Free. Merge with the buddy at pfn ^ (1 << order)
+// while it is a free block of the same order in the same zone. Example: freeing pfn 10 at
+// order 1 while 8 is free at order 1 merges into 8 at order 2 (parent = 10 & 8 = 8).
+void PageAllocator::free_one_block(page* head, unsigned order) {
+  zone& z = zones_[head->zone];
+  std::uintptr_t pfn = page_to_pfn(head);
+  KM_DCHECK_EQ(pfn & ((std::uintptr_t{1} << order) - 1), 0u);
+  const std::size_t count = std::size_t{1} << order;
+  z.free_pages += count;
+  owner_slot(owner_pages_, PageOwner::Free) += count;
+  while (order < max_order_) {
+    const std::uintptr_t buddy_pfn = pfn ^ (std::uintptr_t{1} << order);
+    page* buddy = pfn_to_page(buddy_pfn);
+    if (buddy == nullptr || (buddy->flags & PG_buddy) == 0 || buddy->order != order ||
+        buddy->zone != head->zone)
+      break;
+    z.area[order].free_list.remove(buddy);
+    --z.area[order].nr_free;
+    buddy->flags = 0;
+    pfn &= buddy_pfn;
+    ++order;
+  }
+  add_to_free_area(z, pfn_to_page(pfn), order);
+}
+
+page* PageAllocator::free_block_of(std::uintptr_t pfn) const {
+  const page* p = pfn_to_page(pfn);
+  if (p == nullptr || p->owner != PageOwner::Free)
+    return nullptr;
+  for (unsigned order = 0; order <= max_order_; ++order) {
+    page* head = pfn_to_page(pfn & ~((std::uintptr_t{1} << order) - 1));
+    if (head != nullptr && (head->flags & PG_buddy) != 0 && head->order == order)
+      return head;
+  }
+  return nullptr;
+}
+
+std::size_t PageAllocator::validate_zone(unsigned zi) const {
+  const Reporter& r = *reporter_;
+  const zone& z = zones_[zi];
+  std::size_t errors = 0;
+  std::size_t free_pages = 0;
+  const std::uintptr_t zone_end = z.zone_start_pfn + z.spanned_pages;
+  for (unsigned order = 0; order <= kMaxOrderLimit; ++order) {
+    const free_area& area = z.area[order];
+    if (order > max_order_ && !area.free_list.empty()) {
+      report_corruption(r, "AC3", 0, "zone %s: free_area[%u] above MAX_ORDER %u is not empty",
+                        z.name, order, max_order_);
+      ++errors;
+    }
+    if (!area.free_list.consistent(npages_)) {
+      report_corruption(r, "LIST", 0, "zone %s: free_area[%u] list is broken", z.name, order);
+      ++errors;
+      continue; // walking it further is not safe
+    }
+    if (area.nr_free != area.free_list.length()) {
+      report_corruption(r, "LIST", 0, "zone %s: free_area[%u].nr_free %zu != list length %zu",
+                        z.name, order, area.nr_free, area.free_list.length());
+      ++errors;
+    }
+    const std::size_t size = std::size_t{1} << order;
+    area.free_list.for_each([&](const page* head) {
+      const std::uintptr_t pfn = page_to_pfn(head);
+      const auto addr = pfn << page_shift_;
+      free_pages += size;
+      if (checked_descriptor(head) == nullptr) {
+        report_corruption(r, "LIST", 0, "zone %s: free_area[%u] holds a foreign descriptor", z.name,
+                          order);
+        ++errors;
+        return;
+      }
+      if ((head->flags & PG_buddy) == 0 || head->order != order || head->owner != PageOwner::Free) {
+        report_corruption(r, "AC3", addr,
+                          "free block %#lx on free_area[%u] has flags %#x order %u owner %s",
+                          static_cast<unsigned long>(addr), order, head->flags, head->order,
+                          page_owner_name(head->owner));
+        ++errors;
+      }
+      if ((pfn & (size - 1)) != 0) {
+        report_corruption(r, "AC3", addr, "free block %#lx of order %u is not naturally aligned",
+                          static_cast<unsigned long>(addr), order);
+        ++errors;
+      }
+      if (pfn < z.zone_start_pfn || pfn + size > zone_end) {
+        report_corruption(r, "AC3", addr, "free block %#lx of order %u is outside zone %s",
+                          static_cast<unsigned long>(addr), order, z.name);
+        ++errors;
+        return;
+      }
+      for (std::size_t i = 1; i < size; ++i) {
+        const page& t = head[i];
+        if (t.owner != PageOwner::Free || (t.flags & (PG_buddy | PG_head)) != 0) {
+          report_corruption(r, "AC3", addr,
+                            "page %zu of free block %#lx (order %u) is owned by %s with flags %#x",
+                            i, static_cast<unsigned long>(addr), order, page_owner_name(t.owner),
+                            t.flags);
+          ++errors;
+          break;
+        }
+      }
+      if (order < max_order_) {
+        const page* buddy = pfn_to_page(pfn ^ size);
+        if (buddy != nullptr && (buddy->flags & PG_buddy) != 0 && buddy->order == order &&
+            buddy->zone == zi) {
+          report_corruption(
+              r, "AC3", addr,
+              "free block %#lx and its buddy are both free at order %u (not coalesced)",
+              static_cast<unsigned long>(addr), order);
+          ++errors;
+        }
+      }
+    });
+  }
+  if (free_pages != z.free_pages) {
+    report_corruption(r, "AC2", 0, "zone %s: sum(nr_free[o] << o) = %zu != free_pages %zu", z.name,
+                      free_pages, z.free_pages);
+    ++errors;
+  }
+  return errors;
+}
+
+std::size_t PageAllocator::validate() const {
+  const Reporter& r = *reporter_;
+  std::size_t errors = 0;
+  for (unsigned z = 0; z < nr_zones_; ++z)
+    errors += validate_zone(z);
+
+  // Walk the memmap: count pages by owner and check every allocated block's shape.
+  std::size_t counted[kOwnerKinds] = {};
+  std::size_t buddy_heads = 0;
+  std::size_t listed = 0;
+  for (unsigned z = 0; z < nr_zones_; ++z)
+    for (unsigned o = 0; o <= max_order_; ++o)
+      listed += zones_[z].area[o].nr_free;
+  for (std::size_t i = 0; i < npages_;) {
+    const page& p = memmap_[i];
+    const auto addr = static_cast<std::uintptr_t>(start_pfn_ + i) << page_shift_;
+    const auto owner = static_cast<unsigned>(p.owner);
+    if (owner >= kOwnerKinds) {
+      report_corruption(r, "DESC", addr, "page %#lx has an unknown owner %u",
+                        static_cast<unsigned long>(addr), owner);
+      ++errors;
+      ++i;
+      continue;
+    }
+    const unsigned zone_expected =
+        (nr_zones_ == 2 && i >= zones_[1].zone_start_pfn - start_pfn_) ? 1u : 0u;
+    if (p.zone != zone_expected) {
+      report_corruption(r, "DESC", addr, "page %#lx records zone %u, lies in zone %u",
+                        static_cast<unsigned long>(addr), p.zone, zone_expected);
+      ++errors;
+    }
+    if (p.owner == PageOwner::Free || p.owner == PageOwner::Metadata) {
+      if ((p.flags & PG_buddy) != 0)
+        ++buddy_heads;
+      if (p.owner == PageOwner::Metadata && p.flags != 0) {
+        report_corruption(r, "DESC", addr, "metadata page %#lx has flags %#x",
+                          static_cast<unsigned long>(addr), p.flags);
+        ++errors;
+      }
+      ++counted[owner];
+      ++i;
+      continue;
+    }
+    // An allocated page must start a block here (tails are consumed with their head).
+    if ((p.flags & PG_head) == 0 || p.order > max_order_) {
+      report_corruption(r, "DESC", addr, "%s page %#lx is not inside any allocated block",
+                        page_owner_name(p.owner), static_cast<unsigned long>(addr));
+      ++errors;
+      ++counted[owner];
+      ++i;
+      continue;
+    }
+    const std::size_t size = std::size_t{1} << p.order;
+    if ((i + start_pfn_) % size != 0 || i + size > npages_) {
+      report_corruption(r, "DESC", addr,
+                        "allocated block %#lx of order %u is misaligned or past the arena",
+                        static_cast<unsigned long>(addr), p.order);
+      ++errors;
+      ++counted[owner];
+      ++i;
+      continue;
+    }
+    for (std::size_t t = 0; t < size; ++t) {
+      const page& tail = memmap_[i + t];
+      if (tail.owner != p.owner || tail.head != i || (t != 0 && tail.flags != 0)) {
+        report_corruption(r, "DESC", addr,
+                          "page %zu of %s block %#lx (order %u) has owner %s head %u flags %#x", t,
+                          page_owner_name(p.owner), static_cast<unsigned long>(addr), p.order,
+                          page_owner_name(tail.owner), tail.head, tail.flags);
+        ++errors;
+        break;
+      }
+    }
+    counted[owner] += size;
+    i += size;
+  }
+  if (buddy_heads != listed) {
+    report_corruption(r, "LIST", 0, "%zu pages are marked PG_buddy but the lists hold %zu blocks",
+                      buddy_heads, listed);
+    ++errors;
+  }
+  for (unsigned o = 0; o < kOwnerKinds; ++o) {
+    if (counted[o] != owner_pages_[o]) {
+      report_corruption(r, "AC2", 0, "%zu pages are owned by %s but the counter says %zu",
+                        counted[o], page_owner_name(static_cast<PageOwner>(o)), owner_pages_[o]);
+      ++errors;
+    }
+  }
+  std::size_t zone_free = 0;
+  for (unsigned z = 0; z < nr_zones_; ++z)
+    zone_free += zones_[z].free_pages;
+  if (zone_free != counted[static_cast<unsigned>(PageOwner::Free)]) {
+    report_corruption(r, "AC2", 0, "zones count %zu free pages, descriptors %zu", zone_free,
+                      counted[static_cast<unsigned>(PageOwner::Free)]);
+    ++errors;
+  }
+  return errors;
+}
+
+} // namespace km

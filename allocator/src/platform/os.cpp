@@ -1,0 +1,52 @@
+// platform/os.cpp - POSIX implementation of platform/os.h (mmap, stderr, abort).
+#include "platform/os.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+namespace km::platform {
+
+void* map_aligned(std::size_t bytes, std::size_t alignment) {
+  const std::size_t padded = bytes + alignment;
+  if (padded < bytes)
+    return nullptr;
+  void* raw = mmap(nullptr, padded, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED)
+    return nullptr;
+  const auto start = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned =
+      (start + alignment - 1) & ~(static_cast<std::uintptr_t>(alignment) - 1);
+  const std::size_t head = aligned - start;
+  const std::size_t tail = padded - head - bytes;
+  if (head != 0)
+    munmap(raw, head);
+  if (tail != 0)
+    munmap(reinterpret_cast<void*>(aligned + bytes), tail);
+  return reinterpret_cast<void*>(aligned);
+}
+
+void unmap(void* addr, std::size_t bytes) {
+  munmap(addr, bytes);
+}
+
+void print(const char* message) {
+  std::size_t left = std::strlen(message);
+  while (left > 0) {
+    const ssize_t n = write(STDERR_FILENO, message, left);
+    if (n <= 0)
+      return;
+    message += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+void fatal() {
+  std::abort();
+}
+
+} // namespace km::platform

@@ -1,0 +1,17 @@
+// platform/os.h - the only interface to the operating system. Everything above it is
+// freestanding: given a region, the page allocator, slab layer and front end need nothing else.
+#pragma once
+
+#include <cstddef>
+
+namespace km::platform {
+
+// Maps `bytes` of zeroed read-write memory aligned to `alignment` (a power of two >= the OS
+// page size). Returns nullptr on failure.
+void* map_aligned(std::size_t bytes, std::size_t alignment);
+void unmap(void* addr, std::size_t bytes);
+// Writes a message to the diagnostic stream (stderr).
+void print(const char* message);
+[[noreturn]] void fatal();
+
+} // namespace km::platform

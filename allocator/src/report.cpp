@@ -1,0 +1,114 @@
+// report.cpp - the report module: stable messages, one function per kind, then the handler.
+#include <cstdarg>
+#include <cstdio>
+
+#include "platform/os.h"
+#include "report_impl.h"
+#include "support/check.h"
+
+namespace km {
+
+namespace {
+
+constexpr std::size_t kMessageSize = 320;
+
+void deliver(const Reporter& r, ErrorKind kind, std::uintptr_t addr, const char* message) {
+  const ErrorReport report{kind, addr, message};
+  (r.handler != nullptr ? r.handler : default_report_handler)(r.context, report);
+}
+
+} // namespace
+
+const char* error_kind_name(ErrorKind kind) {
+  switch (kind) {
+  case ErrorKind::OrderTooLarge: return "OrderTooLarge";
+  case ErrorKind::InvalidGfp: return "InvalidGfp";
+  case ErrorKind::PageDoubleFree: return "PageDoubleFree";
+  case ErrorKind::PageInvalidFree: return "PageInvalidFree";
+  case ErrorKind::PageOrderMismatch: return "PageOrderMismatch";
+  case ErrorKind::PageOwnerMismatch: return "PageOwnerMismatch";
+  case ErrorKind::Corruption: return "Corruption";
+  }
+  return "Unknown";
+}
+
+bool error_kind_is_warning(ErrorKind kind) {
+  return kind == ErrorKind::OrderTooLarge || kind == ErrorKind::InvalidGfp;
+}
+
+void default_report_handler(void*, const ErrorReport& report) {
+  platform::print(report.message);
+  platform::print("\n");
+  if (!error_kind_is_warning(report.kind))
+    platform::fatal();
+}
+
+void warn_order_too_large(const Reporter& r, unsigned order, unsigned max_order) {
+  char msg[kMessageSize];
+  std::snprintf(msg, sizeof msg, "kmalloc: WARNING: alloc_pages: order %u > MAX_ORDER %u", order,
+                max_order);
+  deliver(r, ErrorKind::OrderTooLarge, 0, msg);
+}
+
+void warn_invalid_gfp(const Reporter& r, gfp_t gfp) {
+  char msg[kMessageSize];
+  std::snprintf(msg, sizeof msg, "kmalloc: WARNING: invalid gfp flags %#x (unknown bits %#x)", gfp,
+                gfp & ~__GFP_BITS_MASK);
+  deliver(r, ErrorKind::InvalidGfp, 0, msg);
+}
+
+void report_page_double_free(const Reporter& r, std::uintptr_t addr, unsigned order) {
+  char msg[kMessageSize];
+  std::snprintf(msg, sizeof msg,
+                "kmalloc: BUG: Bad page state: double free of page %#lx (order %u)",
+                static_cast<unsigned long>(addr), order);
+  deliver(r, ErrorKind::PageDoubleFree, addr, msg);
+}
+
+void report_page_invalid_free(const Reporter& r, std::uintptr_t addr, const char* reason) {
+  char msg[kMessageSize];
+  std::snprintf(msg, sizeof msg, "kmalloc: BUG: Invalid page pointer %#lx: %s",
+                static_cast<unsigned long>(addr), reason);
+  deliver(r, ErrorKind::PageInvalidFree, addr, msg);
+}
+
+void report_page_order_mismatch(const Reporter& r, std::uintptr_t addr, unsigned given,
+                                unsigned actual) {
+  char msg[kMessageSize];
+  std::snprintf(
+      msg, sizeof msg,
+      "kmalloc: BUG: Bad page order: page %#lx freed with order %u, allocated with order %u",
+      static_cast<unsigned long>(addr), given, actual);
+  deliver(r, ErrorKind::PageOrderMismatch, addr, msg);
+}
+
+void report_page_owner_mismatch(const Reporter& r, std::uintptr_t addr, const char* owner) {
+  char msg[kMessageSize];
+  std::snprintf(msg, sizeof msg,
+                "kmalloc: BUG: Bad page state: page %#lx belongs to %s, not alloc_pages",
+                static_cast<unsigned long>(addr), owner);
+  deliver(r, ErrorKind::PageOwnerMismatch, addr, msg);
+}
+
+void report_corruption(const Reporter& r, const char* invariant, std::uintptr_t addr,
+                       const char* format, ...) {
+  char detail[kMessageSize - 48];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(detail, sizeof detail, format, args);
+  va_end(args);
+  char msg[kMessageSize];
+  std::snprintf(msg, sizeof msg, "kmalloc: validate: %s: %s", invariant, detail);
+  deliver(r, ErrorKind::Corruption, addr, msg);
+}
+
+[[noreturn]] void check_failed(const char* file, int line, const char* expr, std::uint64_t lhs,
+                               std::uint64_t rhs) {
+  char msg[kMessageSize];
+  std::snprintf(msg, sizeof msg, "kmalloc: CHECK failed: %s:%d: %s (%#llx vs %#llx)\n", file, line,
+                expr, static_cast<unsigned long long>(lhs), static_cast<unsigned long long>(rhs));
+  platform::print(msg);
+  platform::fatal();
+}
+
+} // namespace km

@@ -1,0 +1,34 @@
+// report_impl.h - one function per report kind. Each formats a stable message (the kernel's
+// wording where there is one), builds an ErrorReport and hands it to the heap's handler.
+// Callers refuse the bad operation after reporting; the handler may return (recording mode).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kmalloc/gfp.h"
+#include "kmalloc/report.h"
+
+namespace km {
+
+struct Reporter {
+  ReportHandler handler = default_report_handler;
+  void* context = nullptr;
+};
+
+// Warnings (suppressed by __GFP_NOWARN at the call site).
+void warn_order_too_large(const Reporter& r, unsigned order, unsigned max_order);
+void warn_invalid_gfp(const Reporter& r, gfp_t gfp);
+
+// Page allocator misuse.
+void report_page_double_free(const Reporter& r, std::uintptr_t addr, unsigned order);
+void report_page_invalid_free(const Reporter& r, std::uintptr_t addr, const char* reason);
+void report_page_order_mismatch(const Reporter& r, std::uintptr_t addr, unsigned given,
+                                unsigned actual);
+void report_page_owner_mismatch(const Reporter& r, std::uintptr_t addr, const char* owner);
+
+// validate(): `invariant` is the id from the design's table (AC2, AC3, ...).
+void report_corruption(const Reporter& r, const char* invariant, std::uintptr_t addr,
+                       const char* format, ...) __attribute__((format(printf, 4, 5)));
+
+} // namespace km
