@@ -31,6 +31,21 @@ bool validate_config(const Config& cfg, Status& out) {
     return fail(out, "dma_zone_size", "must be a multiple of the page size", cfg.dma_zone_size);
   if (cfg.dma_zone_size >= cfg.arena_size)
     return fail(out, "dma_zone_size", "must be smaller than arena_size", cfg.dma_zone_size);
+  if (cfg.nr_cpus < 1 || cfg.nr_cpus > kMaxCpus)
+    return fail(out, "nr_cpus", "must be between 1 and 64", cfg.nr_cpus);
+  if (cfg.slub_max_order > kMaxOrderLimit)
+    return fail(out, "slub_max_order", "must be at most 16", cfg.slub_max_order);
+  if (cfg.slub_min_order > cfg.slub_max_order)
+    return fail(out, "slub_min_order", "must not exceed slub_max_order", cfg.slub_min_order);
+  if (cfg.slub_min_objects > 32767)
+    return fail(out, "slub_min_objects", "must be at most 32767 (MAX_OBJS_PER_PAGE)",
+                cfg.slub_min_objects);
+  if (cfg.cache_line_size < 8 || cfg.cache_line_size > 4096 ||
+      (cfg.cache_line_size & (cfg.cache_line_size - 1)) != 0)
+    return fail(out, "cache_line_size", "must be a power of two from 8 to 4096",
+                cfg.cache_line_size);
+  if (cfg.max_caches < 1 || cfg.max_caches > 4096)
+    return fail(out, "max_caches", "must be between 1 and 4096", cfg.max_caches);
   return true;
 }
 

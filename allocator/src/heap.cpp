@@ -82,7 +82,8 @@ Status Heap::init_common(const Config& cfg, void* region, std::size_t bytes, boo
   Status st;
   const std::size_t page_size = std::size_t{1} << cfg.page_shift;
   const std::size_t npages = bytes >> cfg.page_shift;
-  const std::size_t metadata_pages = align_up(metadata_bytes(npages), page_size) / page_size;
+  const MetadataLayout layout = metadata_layout(npages, cfg);
+  const std::size_t metadata_pages = align_up(layout.end, page_size) / page_size;
   const std::size_t dma_pages = cfg.dma_zone_size >> cfg.page_shift;
   if (metadata_pages >= npages || (dma_pages != 0 && metadata_pages >= dma_pages)) {
     st.ok = false;
@@ -99,11 +100,15 @@ Status Heap::init_common(const Config& cfg, void* region, std::size_t bytes, boo
   state->start = reinterpret_cast<std::uintptr_t>(region);
   state->npages = npages;
   state->metadata_pages = metadata_pages;
-  auto* memmap = reinterpret_cast<page*>(state->start + memmap_offset());
+  auto* memmap = reinterpret_cast<page*>(state->start + layout.memmap);
   poison(reinterpret_cast<void*>(state->start + metadata_pages * page_size),
          (npages - metadata_pages) * page_size);
   state->pages.init(&state->reporter, memmap, state->start >> cfg.page_shift, npages,
                     cfg.page_shift, cfg.max_order, dma_pages, metadata_pages);
+  const std::uint64_t seed = cfg.random_seed != 0 ? cfg.random_seed : platform::random_u64();
+  state->slabs.init(&state->reporter, &state->pages, cfg,
+                    reinterpret_cast<kmem_cache*>(state->start + layout.caches),
+                    reinterpret_cast<kmem_cache_cpu*>(state->start + layout.cpu_slabs), seed);
   state_ = state;
   if (mapped) {
     mapping_ = region;
@@ -216,6 +221,7 @@ PageInfo Heap::page_info(const void* addr) const {
   }
   info.block = reinterpret_cast<std::uintptr_t>(pa.page_address(head));
   info.order = p->owner == PageOwner::Metadata ? 0 : head->order;
+  info.cache = state_->slabs.cache_of(head);
   return info;
 }
 
@@ -254,7 +260,87 @@ std::size_t Heap::buddyinfo(char* buf, std::size_t size) const {
 }
 
 std::size_t Heap::validate() const {
-  return state_->pages.validate();
+  return state_->pages.validate() + state_->slabs.validate();
+}
+
+struct kmem_cache* Heap::kmem_cache_create(const char* name, unsigned size, unsigned align,
+                                           slab_flags_t flags, void (*ctor)(void*)) {
+  return state_->slabs.create(name, size, align, flags, ctor);
+}
+
+void* Heap::kmem_cache_alloc(struct kmem_cache* cache, gfp_t gfp) {
+  if (!state_->slabs.is_cache(cache)) {
+    report_invalid_cache(state_->reporter, "kmem_cache_alloc",
+                         reinterpret_cast<std::uintptr_t>(cache));
+    return nullptr;
+  }
+  return state_->slabs.alloc(cache, gfp);
+}
+
+void* Heap::kmem_cache_zalloc(struct kmem_cache* cache, gfp_t gfp) {
+  return kmem_cache_alloc(cache, gfp | __GFP_ZERO);
+}
+
+void Heap::kmem_cache_free(struct kmem_cache* cache, void* obj) {
+  state_->slabs.free(cache, obj);
+}
+
+void Heap::kmem_cache_destroy(struct kmem_cache* cache) {
+  state_->slabs.destroy(cache);
+}
+
+int Heap::kmem_cache_shrink(struct kmem_cache* cache) {
+  if (!state_->slabs.is_cache(cache)) {
+    report_invalid_cache(state_->reporter, "kmem_cache_shrink",
+                         reinterpret_cast<std::uintptr_t>(cache));
+    return 0;
+  }
+  return state_->slabs.shrink(cache);
+}
+
+void Heap::kmem_cache_flush(struct kmem_cache* cache) {
+  if (state_->slabs.is_cache(cache))
+    state_->slabs.flush(cache);
+}
+
+void Heap::flush_cpu_slabs() {
+  state_->slabs.flush_all();
+}
+
+void Heap::set_cpu(unsigned cpu) {
+  state_->slabs.set_cpu(cpu);
+}
+
+CacheInfo Heap::cache_info(const struct kmem_cache* cache) const {
+  return state_->slabs.info(cache);
+}
+
+void Heap::for_each_cache(void (*fn)(void*, const struct kmem_cache*), void* context) const {
+  for (const kmem_cache* s = state_->slabs.newest(); s != nullptr; s = s->next_cache)
+    fn(context, s);
+}
+
+SlabObject Heap::slab_object(const void* addr) const {
+  SlabObject out;
+  const PageAllocator& pa = state_->pages;
+  const page* p = pa.virt_to_page(reinterpret_cast<std::uintptr_t>(addr));
+  if (p == nullptr || p->owner != PageOwner::Slab)
+    return out;
+  const page* head = pa.pfn_to_page(pa.start_pfn() + p->head);
+  const kmem_cache* s = head->slab_cache;
+  const auto base = reinterpret_cast<std::uintptr_t>(pa.page_address(head));
+  const std::size_t index = (reinterpret_cast<std::uintptr_t>(addr) - base) / s->layout.size;
+  if (index >= head->objects)
+    return out; // the slab's tail, past its last object
+  out.cache = s;
+  out.slab = base;
+  out.index = static_cast<unsigned>(index);
+  out.object = base + index * s->layout.size;
+  return out;
+}
+
+std::size_t Heap::slabinfo(char* buf, std::size_t size) const {
+  return state_->slabs.slabinfo(buf, size);
 }
 
 } // namespace km

@@ -1,4 +1,6 @@
-// heap_state.h - everything a Heap owns, placed at the start of its arena (metadata pages).
+// heap_state.h - everything a Heap owns, placed at the start of its arena (metadata pages):
+// HeapState, then the memmap (one struct page per page), then max_caches kmem_cache
+// descriptors and their max_caches * nr_cpus per-cpu slabs.
 #pragma once
 
 #include <cstddef>
@@ -7,6 +9,8 @@
 #include "kmalloc/config.h"
 #include "page/page_alloc.h"
 #include "report_impl.h"
+#include "slab/kmem_cache.h"
+#include "slab/slub.h"
 
 namespace km {
 
@@ -17,14 +21,28 @@ struct HeapState {
   std::size_t npages = 0;
   std::size_t metadata_pages = 0;
   PageAllocator pages;
+  SlabAllocator slabs;
 };
 
-// Bytes of metadata for an arena of npages pages: HeapState, then the memmap.
-constexpr std::size_t memmap_offset() {
-  return (sizeof(HeapState) + alignof(page) - 1) & ~(alignof(page) - 1);
+struct MetadataLayout {
+  std::size_t memmap; // offsets from the arena start
+  std::size_t caches;
+  std::size_t cpu_slabs;
+  std::size_t end;
+};
+
+constexpr std::size_t align_to(std::size_t x, std::size_t a) {
+  return (x + a - 1) & ~(a - 1);
 }
-constexpr std::size_t metadata_bytes(std::size_t npages) {
-  return memmap_offset() + npages * sizeof(page);
+
+constexpr MetadataLayout metadata_layout(std::size_t npages, const Config& cfg) {
+  MetadataLayout l{};
+  l.memmap = align_to(sizeof(HeapState), alignof(page));
+  l.caches = align_to(l.memmap + npages * sizeof(page), alignof(kmem_cache));
+  l.cpu_slabs = align_to(l.caches + std::size_t{cfg.max_caches} * sizeof(kmem_cache),
+                         alignof(kmem_cache_cpu));
+  l.end = l.cpu_slabs + std::size_t{cfg.max_caches} * cfg.nr_cpus * sizeof(kmem_cache_cpu);
+  return l;
 }
 
 } // namespace km

@@ -27,13 +27,22 @@ const char* error_kind_name(ErrorKind kind) {
   case ErrorKind::PageInvalidFree: return "PageInvalidFree";
   case ErrorKind::PageOrderMismatch: return "PageOrderMismatch";
   case ErrorKind::PageOwnerMismatch: return "PageOwnerMismatch";
+  case ErrorKind::CacheCreateFailed: return "CacheCreateFailed";
+  case ErrorKind::SlabPanic: return "SlabPanic";
+  case ErrorKind::ObjectsRemaining: return "ObjectsRemaining";
+  case ErrorKind::InvalidCache: return "InvalidCache";
+  case ErrorKind::InvalidObjectPointer: return "InvalidObjectPointer";
+  case ErrorKind::WrongCache: return "WrongCache";
+  case ErrorKind::ObjectDoubleFree: return "ObjectDoubleFree";
+  case ErrorKind::FreelistCorrupt: return "FreelistCorrupt";
   case ErrorKind::Corruption: return "Corruption";
   }
   return "Unknown";
 }
 
 bool error_kind_is_warning(ErrorKind kind) {
-  return kind == ErrorKind::OrderTooLarge || kind == ErrorKind::InvalidGfp;
+  return kind == ErrorKind::OrderTooLarge || kind == ErrorKind::InvalidGfp ||
+         kind == ErrorKind::CacheCreateFailed || kind == ErrorKind::ObjectsRemaining;
 }
 
 void default_report_handler(void*, const ErrorReport& report) {
@@ -88,6 +97,62 @@ void report_page_owner_mismatch(const Reporter& r, std::uintptr_t addr, const ch
                 "kmalloc: BUG: Bad page state: page %#lx belongs to %s, not alloc_pages",
                 static_cast<unsigned long>(addr), owner);
   deliver(r, ErrorKind::PageOwnerMismatch, addr, msg);
+}
+
+void report_cache_create_failed(const Reporter& r, const char* name, const char* reason,
+                                bool panic) {
+  char msg[kMessageSize];
+  std::snprintf(msg, sizeof msg, "kmalloc: %skmem_cache_create(%s) failed: %s",
+                panic ? "" : "WARNING: ", name, reason);
+  deliver(r, panic ? ErrorKind::SlabPanic : ErrorKind::CacheCreateFailed, 0, msg);
+}
+
+void report_objects_remaining(const Reporter& r, const char* cache, std::size_t count) {
+  char msg[kMessageSize];
+  std::snprintf(msg, sizeof msg,
+                "kmalloc: WARNING: kmem_cache_destroy %s: Slab cache still has objects "
+                "(%zu remaining); the cache is left alive",
+                cache, count);
+  deliver(r, ErrorKind::ObjectsRemaining, 0, msg);
+}
+
+void report_invalid_cache(const Reporter& r, const char* function, std::uintptr_t cache) {
+  char msg[kMessageSize];
+  std::snprintf(msg, sizeof msg, "kmalloc: BUG: %s: %#lx is not a live kmem_cache of this heap",
+                function, static_cast<unsigned long>(cache));
+  deliver(r, ErrorKind::InvalidCache, cache, msg);
+}
+
+void report_invalid_object_pointer(const Reporter& r, const char* cache, std::uintptr_t addr,
+                                   const char* reason) {
+  char msg[kMessageSize];
+  std::snprintf(msg, sizeof msg, "kmalloc: BUG %s: Invalid object pointer %#lx (%s)", cache,
+                static_cast<unsigned long>(addr), reason);
+  deliver(r, ErrorKind::InvalidObjectPointer, addr, msg);
+}
+
+void report_wrong_cache(const Reporter& r, const char* cache, const char* actual,
+                        std::uintptr_t addr) {
+  char msg[kMessageSize];
+  std::snprintf(msg, sizeof msg,
+                "kmalloc: kmem_cache_free: Wrong slab cache. %s but object %#lx is from %s", cache,
+                static_cast<unsigned long>(addr), actual);
+  deliver(r, ErrorKind::WrongCache, addr, msg);
+}
+
+void report_object_double_free(const Reporter& r, const char* cache, std::uintptr_t addr) {
+  char msg[kMessageSize];
+  std::snprintf(msg, sizeof msg, "kmalloc: BUG %s: Object already free %#lx", cache,
+                static_cast<unsigned long>(addr));
+  deliver(r, ErrorKind::ObjectDoubleFree, addr, msg);
+}
+
+void report_freelist_corrupt(const Reporter& r, const char* cache, std::uintptr_t addr) {
+  char msg[kMessageSize];
+  std::snprintf(msg, sizeof msg,
+                "kmalloc: BUG %s: Freepointer corrupt at object %#lx; slab isolated", cache,
+                static_cast<unsigned long>(addr));
+  deliver(r, ErrorKind::FreelistCorrupt, addr, msg);
 }
 
 void report_corruption(const Reporter& r, const char* invariant, std::uintptr_t addr,

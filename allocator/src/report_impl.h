@@ -27,6 +27,18 @@ void report_page_order_mismatch(const Reporter& r, std::uintptr_t addr, unsigned
                                 unsigned actual);
 void report_page_owner_mismatch(const Reporter& r, std::uintptr_t addr, const char* owner);
 
+// Slab layer.
+void report_cache_create_failed(const Reporter& r, const char* name, const char* reason,
+                                bool panic);
+void report_objects_remaining(const Reporter& r, const char* cache, std::size_t count);
+void report_invalid_cache(const Reporter& r, const char* function, std::uintptr_t cache);
+void report_invalid_object_pointer(const Reporter& r, const char* cache, std::uintptr_t addr,
+                                   const char* reason);
+void report_wrong_cache(const Reporter& r, const char* cache, const char* actual,
+                        std::uintptr_t addr);
+void report_object_double_free(const Reporter& r, const char* cache, std::uintptr_t addr);
+void report_freelist_corrupt(const Reporter& r, const char* cache, std::uintptr_t addr);
+
 // validate(): `invariant` is the id from the design's table (AC2, AC3, ...).
 void report_corruption(const Reporter& r, const char* invariant, std::uintptr_t addr,
                        const char* format, ...) __attribute__((format(printf, 4, 5)));

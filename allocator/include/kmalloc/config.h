@@ -13,12 +13,24 @@ namespace km {
 // Orders 0..kMaxOrderLimit are representable; Config::max_order may be anything up to it.
 inline constexpr unsigned kMaxOrderLimit = 16;
 inline constexpr unsigned kMaxZones = 2;
+inline constexpr unsigned kMaxCpus = 64;
 
 struct Config {
   unsigned page_shift = 12;              // 12, 14 or 16 (4, 16 or 64 KiB pages)
   unsigned max_order = 10;               // inclusive, as MAX_PAGE_ORDER in Linux 6.8+
   std::size_t arena_size = 64u << 20;    // bytes; a multiple of the page size
   std::size_t dma_zone_size = 16u << 20; // bytes at the start of the arena; 0 = no ZONE_DMA
+
+  // Slab layer (Linux 6.8 mm/slub.c). nr_cpus is num_present_cpus(): it sets min_objects in
+  // calculate_order() and the number of per-cpu slabs.
+  unsigned nr_cpus = 8;          // 1..kMaxCpus
+  unsigned slub_min_order = 0;   // slab_min_order= boot parameter
+  unsigned slub_max_order = 3;   // slab_max_order= (PAGE_ALLOC_COSTLY_ORDER); clamped to max_order
+  unsigned slub_min_objects = 0; // slab_min_objects=; 0 = 4 * (fls(nr_cpus) + 1)
+  unsigned cache_line_size = 64; // for SLAB_HWCACHE_ALIGN; a power of two, 8..4096
+  unsigned max_caches = 128;     // kmem_cache descriptors reserved in the metadata pages
+  bool freelist_hardened = true; // CONFIG_SLAB_FREELIST_HARDENED: ptr ^ random ^ swab(addr)
+  std::uint64_t random_seed = 0; // seeds the per-cache freelist keys; 0 = from the address
 };
 
 // The outcome of Heap::init. On failure `field` names the offending Config field and

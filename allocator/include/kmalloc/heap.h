@@ -12,9 +12,12 @@
 #include "kmalloc/config.h"
 #include "kmalloc/gfp.h"
 #include "kmalloc/report.h"
+#include "kmalloc/slab.h"
 
 // The page descriptor, as in the kernel. Opaque outside the allocator.
 struct page;
+// A slab cache (kmalloc/slab.h declares it too). Opaque outside the allocator.
+struct kmem_cache;
 
 namespace km {
 
@@ -36,6 +39,36 @@ struct PageInfo {
   unsigned zone = 0;
   std::uintptr_t block = 0; // start of the buddy block (free) or allocation the page is in
   unsigned order = 0;       // order of that block
+  const struct kmem_cache* cache = nullptr; // the slab's cache, for Slab pages
+};
+
+// One cache, as /proc/slabinfo and /sys/kernel/slab/<name>/ show it.
+struct CacheInfo {
+  const char* name;
+  slab_flags_t flags;
+  unsigned object_size; // what kmem_cache_create was asked for
+  unsigned size;        // stride (slabinfo's objsize)
+  unsigned align;
+  unsigned offset;           // free pointer offset in the stride
+  unsigned objects_per_slab; // at the preferred order
+  unsigned order;            // preferred slab order (pagesperslab = 1 << order)
+  unsigned min_order;        // fallback order, get_order(size)
+  unsigned min_partial;
+  std::size_t nr_slabs;
+  std::size_t nr_partial;
+  std::size_t nr_full;
+  std::size_t nr_cpu_slabs;
+  std::size_t total_objects;
+  std::size_t active_objects; // slabinfo: total minus the free objects on partial slabs
+  std::size_t free_objects;   // every free object, cpu freelists included
+};
+
+// The slab object holding an address.
+struct SlabObject {
+  const struct kmem_cache* cache = nullptr; // nullptr: not inside a slab object
+  std::uintptr_t object = 0;                // start of the object
+  std::uintptr_t slab = 0;                  // start of its slab
+  unsigned index = 0;                       // object number within the slab
 };
 
 struct FreeBlock {
@@ -109,6 +142,29 @@ public:
   // The next `count` page allocations without __GFP_NOFAIL fail (as fail_page_alloc would).
   void inject_page_alloc_failures(unsigned count);
 
+  // ---- slab caches (Linux 6.8 mm/slub.c semantics; see allocator/src/slab/slub.h)
+
+  // kmem_cache_create - a cache of objects of `size` bytes aligned to at least `align` (0 or a
+  // power of two). NULL with a CacheCreateFailed warning on bad arguments or unsupported flags;
+  // a SLAB_PANIC cache reports SlabPanic instead (fatal with the default handler).
+  struct kmem_cache* kmem_cache_create(const char* name, unsigned size, unsigned align,
+                                       slab_flags_t flags, void (*ctor)(void*));
+  // kmem_cache_alloc - an object, or NULL when no page can be had. __GFP_ZERO zeroes it.
+  void* kmem_cache_alloc(struct kmem_cache* cache, gfp_t gfp);
+  void* kmem_cache_zalloc(struct kmem_cache* cache, gfp_t gfp);
+  // kmem_cache_free - NULL is a no-op. A pointer outside the cache's slabs, not at an object
+  // start, from another cache, or (detectably) already free is reported and not freed.
+  void kmem_cache_free(struct kmem_cache* cache, void* obj);
+  // kmem_cache_destroy - NULL is a no-op. With live objects: ObjectsRemaining, cache kept.
+  void kmem_cache_destroy(struct kmem_cache* cache);
+  // kmem_cache_shrink - flushes cpu slabs, releases empty slabs; 0 iff no slab remains.
+  int kmem_cache_shrink(struct kmem_cache* cache);
+  // Returns every cpu slab of one cache (or all caches) to the lists, as flush_all() does.
+  void kmem_cache_flush(struct kmem_cache* cache);
+  void flush_cpu_slabs();
+  // The cpu whose per-cpu slabs the following calls use (0..nr_cpus-1).
+  void set_cpu(unsigned cpu);
+
   // ---- introspection
 
   std::size_t page_size() const;
@@ -120,6 +176,13 @@ public:
   PageCounts page_counts() const;
   // Calls fn for every free block of every zone (zone, then order, then list order).
   void for_each_free_block(void (*fn)(void* context, const FreeBlock& block), void* context) const;
+  CacheInfo cache_info(const struct kmem_cache* cache) const;
+  // Calls fn for every live cache, newest first (the slabinfo order).
+  void for_each_cache(void (*fn)(void* context, const struct kmem_cache* cache),
+                      void* context) const;
+  SlabObject slab_object(const void* addr) const;
+  // /proc/slabinfo (version 2.1) text, snprintf-style.
+  std::size_t slabinfo(char* buf, std::size_t size) const;
   // /proc/buddyinfo text, snprintf-style: writes at most size bytes (NUL-terminated if size > 0)
   // and returns the full length.
   std::size_t buddyinfo(char* buf, std::size_t size) const;

@@ -19,6 +19,15 @@ enum class ErrorKind : std::uint8_t {
   PageInvalidFree, // not the head page of an allocated block (outside, misaligned, tail, metadata)
   PageOrderMismatch, // head of an allocated block, freed with another order
   PageOwnerMismatch, // the block belongs to the slab layer or large kmalloc, not to alloc_pages
+  // Slab layer.
+  CacheCreateFailed,    // warning: kmem_cache_create refused its arguments (NULL returned)
+  SlabPanic,            // kmem_cache_create failed for a SLAB_PANIC cache
+  ObjectsRemaining,     // warning: kmem_cache_destroy with live objects; the cache stays alive
+  InvalidCache,         // the kmem_cache pointer is not a live cache of this heap
+  InvalidObjectPointer, // not an object start of a slab of this cache
+  WrongCache,           // the object belongs to another cache
+  ObjectDoubleFree,     // "Object already free"
+  FreelistCorrupt,      // allocation found a free pointer outside its slab; the slab is isolated
   // validate() found a broken invariant.
   Corruption,
 };

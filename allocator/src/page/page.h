@@ -16,6 +16,8 @@
 
 #include "kmalloc/heap.h"
 
+struct kmem_cache;
+
 namespace km {
 inline constexpr std::uint8_t PG_buddy = 1u << 0; // head of a block on a free_area list
 inline constexpr std::uint8_t PG_head = 1u << 1;  // head of an allocated block
@@ -28,9 +30,12 @@ struct page {
   std::uint8_t flags; // PG_buddy, PG_head
   std::uint8_t order; // block order, valid on heads
   km::PageOwner owner;
-  std::uint8_t zone;     // zone index, fixed at init
-  void* slab_cache;      // owning kmem_cache for slab heads (slab layer)
-  void* freelist;        // slab freelist (slab layer)
-  std::uint32_t inuse;   // slab objects in use (slab layer)
-  std::uint32_t objects; // slab capacity (slab layer)
+  std::uint8_t zone; // zone index, fixed at init
+  // Slab layer fields, valid on the head page of a slab (see slab/kmem_cache.h).
+  kmem_cache* slab_cache; // owning cache
+  void* freelist;         // first free object (encoded links inside the objects)
+  std::uint16_t inuse;    // objects not on slab->freelist
+  std::uint16_t objects;  // capacity of this slab
+  std::uint16_t slab_cpu; // the cpu whose c->slab this is, while PG_frozen
+  std::uint16_t reserved;
 };

@@ -2,6 +2,7 @@
 #include "platform/os.h"
 
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -28,6 +29,13 @@ void* map_aligned(std::size_t bytes, std::size_t alignment) {
   if (tail != 0)
     munmap(reinterpret_cast<void*>(aligned + bytes), tail);
   return reinterpret_cast<void*>(aligned);
+}
+
+std::uint64_t random_u64() {
+  std::uint64_t value = 0;
+  if (getrandom(&value, sizeof value, 0) != static_cast<ssize_t>(sizeof value))
+    value = reinterpret_cast<std::uintptr_t>(&value) ^ 0x9e3779b97f4a7c15ull;
+  return value;
 }
 
 void unmap(void* addr, std::size_t bytes) {

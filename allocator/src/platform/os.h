@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace km::platform {
 
@@ -10,6 +11,8 @@ namespace km::platform {
 // page size). Returns nullptr on failure.
 void* map_aligned(std::size_t bytes, std::size_t alignment);
 void unmap(void* addr, std::size_t bytes);
+// 64 bits from the OS entropy source (getrandom), for the freelist hardening keys.
+std::uint64_t random_u64();
 // Writes a message to the diagnostic stream (stderr).
 void print(const char* message);
 [[noreturn]] void fatal();

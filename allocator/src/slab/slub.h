@@ -1,0 +1,86 @@
+// slab/slub.h - SLUB-style object caches over the page allocator (Linux 6.8 mm/slub.c).
+//
+// Per-cpu fast path: each cache has one frozen cpu slab per cpu with a lockless freelist
+// (the 6.x kmem_cache_cpu design); no cpu partial lists, no NUMA nodes, caches never merge.
+// The "current cpu" is chosen with set_cpu(). flush() deactivates cpu slabs so counters can be
+// compared exactly, as the kernel's flush_all() does before validation.
+// Not thread-safe; callers serialise.
+//
+// Invariants (validate() checks each and names it):
+//   AC1  per cache: every slab's freelist is acyclic, made of valid object starts of that slab,
+//        and objects - inuse == its length (cpu freelists included for cpu slabs); partial,
+//        full and cpu slabs are in the state kmem_cache.h describes; nr_slabs and
+//        total_objects equal the slabs found; each slab's order gives its object count.
+//   OWN  every slab's pages are owned by Slab and its head points at the cache.
+//   AC2  the pages of all slabs equal the page allocator's Slab page count.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kmalloc/heap.h"
+#include "page/page_alloc.h"
+#include "slab/kmem_cache.h"
+
+namespace km {
+
+class SlabAllocator {
+public:
+  // cache_slots: max_caches descriptors; cpu_slots: max_caches * nr_cpus per-cpu slabs.
+  void init(const Reporter* reporter, PageAllocator* pages, const Config& cfg,
+            kmem_cache* cache_slots, kmem_cache_cpu* cpu_slots, std::uint64_t seed);
+
+  kmem_cache* create(const char* name, unsigned size, unsigned align, slab_flags_t flags,
+                     void (*ctor)(void*));
+  void* alloc(kmem_cache* s, gfp_t gfp);
+  // Returns true when the object was freed; misuse is reported and refused.
+  bool free(kmem_cache* s, void* obj);
+  void destroy(kmem_cache* s);
+  int shrink(kmem_cache* s);
+  void flush(kmem_cache* s);
+  void flush_all();
+  void set_cpu(unsigned cpu) { cpu_ = cpu < nr_cpus_ ? cpu : nr_cpus_ - 1; }
+  unsigned cpu() const { return cpu_; }
+
+  // The cache a live slab page belongs to and the object containing addr (nullptr if none).
+  kmem_cache* cache_of(const page* head) const;
+  bool is_cache(const kmem_cache* s) const;
+  const kmem_cache* newest() const { return newest_; }
+  CacheInfo info(const kmem_cache* s) const;
+  std::size_t slabinfo(char* buf, std::size_t size) const;
+  std::size_t validate() const;
+
+  // Encoded free pointer of a free object (for tests that corrupt freelists).
+  void* get_freepointer(const kmem_cache* s, void* obj) const;
+  void set_freepointer(const kmem_cache* s, void* obj, void* fp) const;
+
+private:
+  void* alloc_slow(kmem_cache* s, kmem_cache_cpu* c, gfp_t gfp);
+  page* new_slab(kmem_cache* s, gfp_t gfp);
+  void discard_slab(kmem_cache* s, page* slab);
+  void freeze(kmem_cache_cpu* c, page* slab);
+  void deactivate_slab(kmem_cache* s, kmem_cache_cpu* c);
+  void slab_free_slow(kmem_cache* s, page* slab, void* obj);
+  bool object_valid(const kmem_cache* s, const page* slab, const void* obj) const;
+  bool on_freelist(const kmem_cache* s, const page* slab, const void* obj) const;
+  void isolate_slab(kmem_cache* s, kmem_cache_cpu* c);
+  std::size_t count_free(const kmem_cache* s, const page* slab, const void* list, std::size_t limit,
+                         bool& ok) const;
+  std::size_t validate_cache(const kmem_cache* s) const;
+  std::size_t validate_slab(const kmem_cache* s, const page* slab, const void* cpu_list,
+                            char state) const;
+
+  const Reporter* reporter_ = nullptr;
+  PageAllocator* pages_ = nullptr;
+  kmem_cache* slots_ = nullptr;
+  kmem_cache_cpu* cpu_slots_ = nullptr;
+  unsigned max_caches_ = 0;
+  unsigned nr_cpus_ = 1;
+  unsigned cpu_ = 0;
+  bool hardened_ = true;
+  std::uint64_t seed_ = 0;
+  SlabOrderParams order_params_{};
+  kmem_cache* newest_ = nullptr; // slab_caches list head
+};
+
+} // namespace km
