@@ -108,7 +108,18 @@ Status Heap::init_common(const Config& cfg, void* region, std::size_t bytes, boo
   const std::uint64_t seed = cfg.random_seed != 0 ? cfg.random_seed : platform::random_u64();
   state->slabs.init(&state->reporter, &state->pages, cfg,
                     reinterpret_cast<kmem_cache*>(state->start + layout.caches),
-                    reinterpret_cast<kmem_cache_cpu*>(state->start + layout.cpu_slabs), seed);
+                    reinterpret_cast<kmem_cache_cpu*>(state->start + layout.cpu_slabs),
+                    static_cast<unsigned>(cache_slots(cfg)), seed);
+  if (!state->front.init(&state->reporter, cfg, &state->pages, &state->slabs)) {
+    state->~HeapState();
+    unpoison(region, bytes);
+    st.ok = false;
+    st.field = "profile";
+    std::snprintf(st.message, sizeof st.message,
+                  "profile: a %s kmalloc cache cannot be created with this page size and max_order",
+                  profile_name(cfg.profile));
+    return st;
+  }
   state_ = state;
   if (mapped) {
     mapping_ = region;
@@ -341,6 +352,76 @@ SlabObject Heap::slab_object(const void* addr) const {
 
 std::size_t Heap::slabinfo(char* buf, std::size_t size) const {
   return state_->slabs.slabinfo(buf, size);
+}
+
+// ---- kmalloc front end
+
+void* Heap::kmalloc(std::size_t size, gfp_t gfp) {
+  return state_->front.kmalloc(size, gfp);
+}
+
+void* Heap::kmalloc_array(std::size_t n, std::size_t size, gfp_t gfp) {
+  std::size_t bytes;
+  if (__builtin_mul_overflow(n, size, &bytes))
+    return nullptr; // check_mul_overflow: NULL, no warning
+  return state_->front.kmalloc(bytes, gfp);
+}
+
+void* Heap::krealloc(const void* obj, std::size_t new_size, gfp_t gfp) {
+  return state_->front.krealloc(obj, new_size, gfp);
+}
+
+void* Heap::krealloc_array(const void* obj, std::size_t n, std::size_t size, gfp_t gfp) {
+  std::size_t bytes;
+  if (__builtin_mul_overflow(n, size, &bytes))
+    return nullptr;
+  return state_->front.krealloc(obj, bytes, gfp);
+}
+
+void Heap::kfree(const void* obj) {
+  state_->front.kfree(obj);
+}
+
+void Heap::kfree_sensitive(const void* obj) {
+  state_->front.kfree_sensitive(obj);
+}
+
+std::size_t Heap::ksize(const void* obj) const {
+  return state_->front.ksize(obj);
+}
+
+std::size_t Heap::kmalloc_size_roundup(std::size_t size) const {
+  return state_->front.kmalloc_size_roundup(size);
+}
+
+int Heap::kmalloc_index(std::size_t size) const {
+  return state_->front.enabled() ? state_->front.kmalloc_index(size) : -1;
+}
+
+const struct kmem_cache* Heap::kmalloc_cache(std::size_t size, gfp_t gfp) const {
+  return state_->front.enabled() ? state_->front.kmalloc_slab(size, gfp) : nullptr;
+}
+
+KmallocLimits Heap::kmalloc_limits() const {
+  return state_->front.limits();
+}
+
+SlabBytes Heap::slab_bytes() const {
+  SlabBytes out;
+  const std::size_t page_bytes = std::size_t{1} << state_->config.page_shift;
+  for (const kmem_cache* s = state_->slabs.newest(); s != nullptr; s = s->next_cache) {
+    std::size_t pages = 0;
+    auto add = [&](const struct page* slab) { pages += std::size_t{1} << slab->order; };
+    s->partial.for_each(add);
+    s->full.for_each(add);
+    for (unsigned c = 0; c < state_->config.nr_cpus; ++c)
+      if (s->cpu_slab[c].slab != nullptr)
+        add(s->cpu_slab[c].slab);
+    ((s->flags & SLAB_RECLAIM_ACCOUNT) != 0 ? out.reclaimable : out.unreclaimable) +=
+        pages * page_bytes;
+  }
+  out.unreclaimable += state_->pages.owner_pages(PageOwner::LargeKmalloc) * page_bytes;
+  return out;
 }
 
 } // namespace km

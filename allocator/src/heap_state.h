@@ -1,11 +1,12 @@
 // heap_state.h - everything a Heap owns, placed at the start of its arena (metadata pages):
-// HeapState, then the memmap (one struct page per page), then max_caches kmem_cache
-// descriptors and their max_caches * nr_cpus per-cpu slabs.
+// HeapState, then the memmap (one struct page per page), then cache_slots() kmem_cache
+// descriptors and their cache_slots() * nr_cpus per-cpu slabs.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "front/kmalloc_caches.h"
 #include "kmalloc/config.h"
 #include "page/page_alloc.h"
 #include "report_impl.h"
@@ -22,7 +23,13 @@ struct HeapState {
   std::size_t metadata_pages = 0;
   PageAllocator pages;
   SlabAllocator slabs;
+  KmallocFrontEnd front;
 };
+
+// kmem_cache descriptors: the user's max_caches plus the kmalloc caches of the profile.
+inline std::size_t cache_slots(const Config& cfg) {
+  return std::size_t{cfg.max_caches} + kmalloc_cache_count(cfg);
+}
 
 struct MetadataLayout {
   std::size_t memmap; // offsets from the arena start
@@ -35,13 +42,12 @@ constexpr std::size_t align_to(std::size_t x, std::size_t a) {
   return (x + a - 1) & ~(a - 1);
 }
 
-constexpr MetadataLayout metadata_layout(std::size_t npages, const Config& cfg) {
+inline MetadataLayout metadata_layout(std::size_t npages, const Config& cfg) {
   MetadataLayout l{};
   l.memmap = align_to(sizeof(HeapState), alignof(page));
   l.caches = align_to(l.memmap + npages * sizeof(page), alignof(kmem_cache));
-  l.cpu_slabs = align_to(l.caches + std::size_t{cfg.max_caches} * sizeof(kmem_cache),
-                         alignof(kmem_cache_cpu));
-  l.end = l.cpu_slabs + std::size_t{cfg.max_caches} * cfg.nr_cpus * sizeof(kmem_cache_cpu);
+  l.cpu_slabs = align_to(l.caches + cache_slots(cfg) * sizeof(kmem_cache), alignof(kmem_cache_cpu));
+  l.end = l.cpu_slabs + cache_slots(cfg) * cfg.nr_cpus * sizeof(kmem_cache_cpu);
   return l;
 }
 

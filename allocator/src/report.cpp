@@ -35,6 +35,8 @@ const char* error_kind_name(ErrorKind kind) {
   case ErrorKind::WrongCache: return "WrongCache";
   case ErrorKind::ObjectDoubleFree: return "ObjectDoubleFree";
   case ErrorKind::FreelistCorrupt: return "FreelistCorrupt";
+  case ErrorKind::SizeTooLarge: return "SizeTooLarge";
+  case ErrorKind::KmallocDisabled: return "KmallocDisabled";
   case ErrorKind::Corruption: return "Corruption";
   }
   return "Unknown";
@@ -42,7 +44,8 @@ const char* error_kind_name(ErrorKind kind) {
 
 bool error_kind_is_warning(ErrorKind kind) {
   return kind == ErrorKind::OrderTooLarge || kind == ErrorKind::InvalidGfp ||
-         kind == ErrorKind::CacheCreateFailed || kind == ErrorKind::ObjectsRemaining;
+         kind == ErrorKind::CacheCreateFailed || kind == ErrorKind::ObjectsRemaining ||
+         kind == ErrorKind::SizeTooLarge || kind == ErrorKind::KmallocDisabled;
 }
 
 void default_report_handler(void*, const ErrorReport& report) {
@@ -153,6 +156,22 @@ void report_freelist_corrupt(const Reporter& r, const char* cache, std::uintptr_
                 "kmalloc: BUG %s: Freepointer corrupt at object %#lx; slab isolated", cache,
                 static_cast<unsigned long>(addr));
   deliver(r, ErrorKind::FreelistCorrupt, addr, msg);
+}
+
+void warn_kmalloc_too_large(const Reporter& r, std::size_t size, std::size_t max_size) {
+  char msg[kMessageSize];
+  std::snprintf(
+      msg, sizeof msg,
+      "kmalloc: WARNING: kmalloc(%zu) is larger than KMALLOC_MAX_SIZE %zu; returning NULL", size,
+      max_size);
+  deliver(r, ErrorKind::SizeTooLarge, 0, msg);
+}
+
+void warn_kmalloc_disabled(const Reporter& r) {
+  char msg[kMessageSize];
+  std::snprintf(msg, sizeof msg,
+                "kmalloc: WARNING: this heap has no kmalloc caches (Config::profile is none)");
+  deliver(r, ErrorKind::KmallocDisabled, 0, msg);
 }
 
 void report_corruption(const Reporter& r, const char* invariant, std::uintptr_t addr,

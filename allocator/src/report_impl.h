@@ -39,6 +39,10 @@ void report_wrong_cache(const Reporter& r, const char* cache, const char* actual
 void report_object_double_free(const Reporter& r, const char* cache, std::uintptr_t addr);
 void report_freelist_corrupt(const Reporter& r, const char* cache, std::uintptr_t addr);
 
+// kmalloc front end (warnings).
+void warn_kmalloc_too_large(const Reporter& r, std::size_t size, std::size_t max_size);
+void warn_kmalloc_disabled(const Reporter& r);
+
 // validate(): `invariant` is the id from the design's table (AC2, AC3, ...).
 void report_corruption(const Reporter& r, const char* invariant, std::uintptr_t addr,
                        const char* format, ...) __attribute__((format(printf, 4, 5)));

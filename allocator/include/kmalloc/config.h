@@ -15,6 +15,13 @@ inline constexpr unsigned kMaxOrderLimit = 16;
 inline constexpr unsigned kMaxZones = 2;
 inline constexpr unsigned kMaxCpus = 64;
 
+// Which kernel's kmalloc front end the heap reproduces (see kmalloc/kmalloc.h).
+enum class Profile : std::uint8_t {
+  None,       // no kmalloc caches: a page allocator and kmem_caches only
+  Linux6,     // SLUB 6.x: caches 8 B .. 2*PAGE_SIZE plus 96/192; large requests to the buddy
+  Linux4Slab, // the seed's SLAB view (4.x): caches 32 B .. min(MAX_ORDER+PAGE_SHIFT-1, 25) bits
+};
+
 struct Config {
   unsigned page_shift = 12;              // 12, 14 or 16 (4, 16 or 64 KiB pages)
   unsigned max_order = 10;               // inclusive, as MAX_PAGE_ORDER in Linux 6.8+
@@ -30,7 +37,13 @@ struct Config {
   unsigned cache_line_size = 64; // for SLAB_HWCACHE_ALIGN; a power of two, 8..4096
   unsigned max_caches = 128;     // kmem_cache descriptors reserved in the metadata pages
   bool freelist_hardened = true; // CONFIG_SLAB_FREELIST_HARDENED: ptr ^ random ^ swab(addr)
-  std::uint64_t random_seed = 0; // seeds the per-cache freelist keys; 0 = from the address
+  std::uint64_t random_seed = 0;
+
+  // kmalloc front end. kmalloc_min_size is KMALLOC_MIN_SIZE (= ARCH_KMALLOC_MINALIGN when above
+  // 8): 0 takes the profile's (8 for linux-6, 32 for linux-4-slab); 64 or 128 model arm64 with
+  // DMA alignment (no 96 and/or 192 caches).
+  Profile profile = Profile::None;
+  unsigned kmalloc_min_size = 0; // seeds the per-cache freelist keys; 0 = from the address
 };
 
 // The outcome of Heap::init. On failure `field` names the offending Config field and
@@ -43,5 +56,13 @@ struct Status {
 
 // Checks `cfg` on its own (without a region). Fills `out` and returns out.ok.
 bool validate_config(const Config& cfg, Status& out);
+
+// Parses "key=value,key=value" into cfg, starting from cfg's current values. Keys: profile
+// (linux-6, linux-4-slab, none), arena, dma (sizes with optional K/M/G suffix), page_shift,
+// max_order, min_size, nr_cpus, slub_min_order, slub_max_order, slub_min_objects,
+// cache_line_size, max_caches, hardened (0/1), seed. profile= applies its defaults first,
+// wherever it stands. On error `out` names the key and cfg is unchanged.
+bool parse_options(const char* text, Config& cfg, Status& out);
+const char* profile_name(Profile profile);
 
 } // namespace km

@@ -63,6 +63,25 @@ struct CacheInfo {
   std::size_t free_objects;   // every free object, cpu freelists included
 };
 
+// The kmalloc size limits of a heap's profile (include/linux/slab.h names).
+struct KmallocLimits {
+  Profile profile;
+  unsigned shift_low;         // KMALLOC_SHIFT_LOW
+  unsigned shift_high;        // KMALLOC_SHIFT_HIGH
+  unsigned shift_max;         // KMALLOC_SHIFT_MAX
+  std::size_t min_size;       // KMALLOC_MIN_SIZE
+  std::size_t minalign;       // ARCH_KMALLOC_MINALIGN
+  std::size_t max_cache_size; // KMALLOC_MAX_CACHE_SIZE
+  std::size_t max_size;       // KMALLOC_MAX_SIZE
+};
+
+// NR_SLAB_RECLAIMABLE_B / NR_SLAB_UNRECLAIMABLE_B: slab pages by cache flag; large kmalloc
+// blocks count as unreclaimable (Linux 5.4+).
+struct SlabBytes {
+  std::size_t reclaimable = 0;
+  std::size_t unreclaimable = 0;
+};
+
 // The slab object holding an address.
 struct SlabObject {
   const struct kmem_cache* cache = nullptr; // nullptr: not inside a slab object
@@ -164,6 +183,29 @@ public:
   void flush_cpu_slabs();
   // The cpu whose per-cpu slabs the following calls use (0..nr_cpus-1).
   void set_cpu(unsigned cpu);
+
+  // ---- kmalloc front end (Config::profile; see allocator/include/kmalloc/kmalloc.h for the
+  // contract of each call, which the C API shares)
+
+  void* kmalloc(std::size_t size, gfp_t gfp);
+  void* kzalloc(std::size_t size, gfp_t gfp) { return kmalloc(size, gfp | __GFP_ZERO); }
+  void* kmalloc_array(std::size_t n, std::size_t size, gfp_t gfp);
+  void* kcalloc(std::size_t n, std::size_t size, gfp_t gfp) {
+    return kmalloc_array(n, size, gfp | __GFP_ZERO);
+  }
+  void* krealloc(const void* obj, std::size_t new_size, gfp_t gfp);
+  void* krealloc_array(const void* obj, std::size_t n, std::size_t size, gfp_t gfp);
+  void kfree(const void* obj);
+  void kfree_sensitive(const void* obj);
+  std::size_t ksize(const void* obj) const;
+  std::size_t kmalloc_size_roundup(std::size_t size) const;
+  // kmalloc_index: 0 for size 0, 1 for the 96 cache, 2 for 192, n for 2^n; -1 past the
+  // profile's limit (64 MiB for linux-4-slab, 2 MiB for linux-6) where the kernel would BUG().
+  int kmalloc_index(std::size_t size) const;
+  // The cache kmalloc(size, gfp) takes objects from; nullptr for 0 and for the large path.
+  const struct kmem_cache* kmalloc_cache(std::size_t size, gfp_t gfp) const;
+  KmallocLimits kmalloc_limits() const;
+  SlabBytes slab_bytes() const;
 
   // ---- introspection
 

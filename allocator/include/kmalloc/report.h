@@ -28,6 +28,9 @@ enum class ErrorKind : std::uint8_t {
   WrongCache,           // the object belongs to another cache
   ObjectDoubleFree,     // "Object already free"
   FreelistCorrupt,      // allocation found a free pointer outside its slab; the slab is isolated
+  // kmalloc front end.
+  SizeTooLarge,    // warning: kmalloc size above KMALLOC_MAX_SIZE (NULL returned)
+  KmallocDisabled, // warning: kmalloc on a heap built with Profile::None
   // validate() found a broken invariant.
   Corruption,
 };

@@ -29,12 +29,13 @@ std::uintptr_t addr_of(const void* p) {
 } // namespace
 
 void SlabAllocator::init(const Reporter* reporter, PageAllocator* pages, const Config& cfg,
-                         kmem_cache* cache_slots, kmem_cache_cpu* cpu_slots, std::uint64_t seed) {
+                         kmem_cache* cache_slots, kmem_cache_cpu* cpu_slots, unsigned nr_slots,
+                         std::uint64_t seed) {
   reporter_ = reporter;
   pages_ = pages;
   slots_ = cache_slots;
   cpu_slots_ = cpu_slots;
-  max_caches_ = cfg.max_caches;
+  max_caches_ = nr_slots;
   nr_cpus_ = cfg.nr_cpus;
   cpu_ = 0;
   hardened_ = cfg.freelist_hardened;
@@ -393,9 +394,7 @@ kmem_cache* SlabAllocator::cache_of(const page* head) const {
   return head != nullptr && head->owner == PageOwner::Slab ? head->slab_cache : nullptr;
 }
 
-bool SlabAllocator::free(kmem_cache* s, void* obj) {
-  if (obj == nullptr)
-    return false;
+bool SlabAllocator::check_free(kmem_cache* s, void* obj) const {
   if (!is_cache(s)) {
     report_invalid_cache(*reporter_, "kmem_cache_free", addr_of(s));
     return false;
@@ -422,23 +421,39 @@ bool SlabAllocator::free(kmem_cache* s, void* obj) {
     report_invalid_object_pointer(*reporter_, s->name, addr_of(obj), "not at an object boundary");
     return false;
   }
-  kmem_cache_cpu* c = &s->cpu_slab[cpu_];
+  // SLAB_CONSISTENCY_CHECKS walks the freelists; otherwise the hardened freelist's naive check
+  // catches freeing the object at the head of the list it would join.
+  const kmem_cache_cpu* c = &s->cpu_slab[cpu_];
   const bool local = c->slab == slab;
-  if ((s->flags & SLAB_CONSISTENCY_CHECKS) != 0
-          ? on_freelist(s, slab, obj)
-          : hardened_ && obj == (local ? c->freelist : slab->freelist)) {
+  const bool already_free = (s->flags & SLAB_CONSISTENCY_CHECKS) != 0
+                                ? on_freelist(s, slab, obj)
+                                : hardened_ && obj == (local ? c->freelist : slab->freelist);
+  if (already_free) {
     report_object_double_free(*reporter_, s->name, addr_of(obj));
     return false;
   }
+  return true;
+}
+
+bool SlabAllocator::free(kmem_cache* s, void* obj) {
+  if (obj == nullptr || !check_free(s, obj))
+    return false;
+  free_checked(s, obj);
+  return true;
+}
+
+void SlabAllocator::free_checked(kmem_cache* s, void* obj) {
+  page* p = pages_->virt_to_page(addr_of(obj));
+  page* slab = pages_->pfn_to_page(pages_->start_pfn() + p->head);
+  kmem_cache_cpu* c = &s->cpu_slab[cpu_];
   poison(obj, s->layout.size);
-  if (local) {
+  if (c->slab == slab) {
     set_freepointer(s, obj, c->freelist);
     c->freelist = obj;
     ++c->tid;
   } else {
     slab_free_slow(s, slab, obj);
   }
-  return true;
 }
 
 // __slab_free: to a slab that is not this cpu's.

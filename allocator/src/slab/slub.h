@@ -26,15 +26,19 @@ namespace km {
 
 class SlabAllocator {
 public:
-  // cache_slots: max_caches descriptors; cpu_slots: max_caches * nr_cpus per-cpu slabs.
+  // cache_slots: nr_slots descriptors; cpu_slots: nr_slots * nr_cpus per-cpu slabs.
   void init(const Reporter* reporter, PageAllocator* pages, const Config& cfg,
-            kmem_cache* cache_slots, kmem_cache_cpu* cpu_slots, std::uint64_t seed);
+            kmem_cache* cache_slots, kmem_cache_cpu* cpu_slots, unsigned nr_slots,
+            std::uint64_t seed);
 
   kmem_cache* create(const char* name, unsigned size, unsigned align, slab_flags_t flags,
                      void (*ctor)(void*));
   void* alloc(kmem_cache* s, gfp_t gfp);
   // Returns true when the object was freed; misuse is reported and refused.
   bool free(kmem_cache* s, void* obj);
+  // The misuse checks of free() alone (reports and returns false), and the free without them.
+  bool check_free(kmem_cache* s, void* obj) const;
+  void free_checked(kmem_cache* s, void* obj);
   void destroy(kmem_cache* s);
   int shrink(kmem_cache* s);
   void flush(kmem_cache* s);
