@@ -8,7 +8,7 @@ fail() { echo "layers: $*"; bad=1; }
 
 # Layer order, lowest first; a file may include its own layer and lower ones. Public headers
 # (kmalloc/*.h) hold shared types and may be included anywhere.
-layers=(support platform page slab front)
+layers=(support platform page slab front capi)
 rank() { local i; for i in "${!layers[@]}"; do [ "${layers[$i]}" = "$1" ] && { echo "$i"; return; }; done; echo -1; }
 
 for f in $(git ls-files 'allocator/src/*/*.h' 'allocator/src/*/*.cpp'); do

@@ -270,6 +270,9 @@ void SlabAllocator::deactivate_slab(kmem_cache* s, kmem_cache_cpu* c) {
   page* slab = c->slab;
   if (slab == nullptr)
     return;
+  // As 6.8 deactivate_slab: a slab that received remote frees goes to the tail of the partial
+  // list (DEACTIVATE_TO_TAIL), any other to its head, where the next allocation finds it hot.
+  const bool remote_frees = slab->freelist != nullptr;
   void* obj = c->freelist;
   while (obj != nullptr) {
     void* next = get_freepointer(s, obj);
@@ -286,8 +289,10 @@ void SlabAllocator::deactivate_slab(kmem_cache* s, kmem_cache_cpu* c) {
     discard_slab(s, slab);
   else if (slab->inuse == slab->objects)
     s->full.push_back(slab);
-  else
+  else if (remote_frees)
     s->partial.push_back(slab);
+  else
+    s->partial.push_front(slab);
 }
 
 // A slab whose freelist turned out corrupt: keep its objects away from every cpu and list
