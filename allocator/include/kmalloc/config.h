@@ -37,13 +37,13 @@ struct Config {
   unsigned cache_line_size = 64; // for SLAB_HWCACHE_ALIGN; a power of two, 8..4096
   unsigned max_caches = 128;     // kmem_cache descriptors reserved in the metadata pages
   bool freelist_hardened = true; // CONFIG_SLAB_FREELIST_HARDENED: ptr ^ random ^ swab(addr)
-  std::uint64_t random_seed = 0;
+  std::uint64_t random_seed = 0; // seeds the per-cache freelist keys; 0 = getrandom()
 
   // kmalloc front end. kmalloc_min_size is KMALLOC_MIN_SIZE (= ARCH_KMALLOC_MINALIGN when above
   // 8): 0 takes the profile's (8 for linux-6, 32 for linux-4-slab); 64 or 128 model arm64 with
   // DMA alignment (no 96 and/or 192 caches).
   Profile profile = Profile::None;
-  unsigned kmalloc_min_size = 0; // seeds the per-cache freelist keys; 0 = from the address
+  unsigned kmalloc_min_size = 0;
 };
 
 // The outcome of Heap::init. On failure `field` names the offending Config field and

@@ -75,17 +75,21 @@ bool calculate_layout(unsigned object_size, unsigned align, slab_flags_t flags, 
   out = SlabLayout{};
   out.object_size = object_size;
   out.align = calculate_alignment(flags, align, object_size, p.cache_line_size);
-  unsigned size = static_cast<unsigned>(align_up(object_size, kPointerSize));
-  out.inuse = size;
+  // The stride in 64 bits: sizes near UINT_MAX must be refused, not wrap to 0.
+  std::uint64_t stride = align_up(object_size, kPointerSize);
+  out.inuse = static_cast<unsigned>(stride);
   if (has_ctor) {
     // The constructor's state must survive kmem_cache_free: free pointer after the object.
-    out.offset = size;
-    size += kPointerSize;
+    out.offset = static_cast<unsigned>(stride);
+    stride += kPointerSize;
   } else {
     // Middle of the object, away from small over- and underflows of the neighbours.
     out.offset = static_cast<unsigned>(align_down(object_size / 2, kPointerSize));
   }
-  size = static_cast<unsigned>(align_up(size, out.align));
+  stride = align_up(stride, out.align);
+  if (stride > (std::uint64_t{1} << (p.page_shift + p.max_order)))
+    return false; // not even one object fits the largest block
+  const auto size = static_cast<unsigned>(stride);
   out.size = size;
   const int order = calculate_order(size, p);
   if (order < 0 || static_cast<unsigned>(order) > p.max_order)
