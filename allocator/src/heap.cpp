@@ -310,8 +310,12 @@ int Heap::kmem_cache_shrink(struct kmem_cache* cache) {
 }
 
 void Heap::kmem_cache_flush(struct kmem_cache* cache) {
-  if (state_->slabs.is_cache(cache))
-    state_->slabs.flush(cache);
+  if (!state_->slabs.is_cache(cache)) {
+    report_invalid_cache(state_->reporter, "kmem_cache_flush",
+                         reinterpret_cast<std::uintptr_t>(cache));
+    return;
+  }
+  state_->slabs.flush(cache);
 }
 
 void Heap::flush_cpu_slabs() {
@@ -323,6 +327,11 @@ void Heap::set_cpu(unsigned cpu) {
 }
 
 CacheInfo Heap::cache_info(const struct kmem_cache* cache) const {
+  if (!state_->slabs.is_cache(cache)) {
+    CacheInfo none{};
+    none.name = "(not a live cache)";
+    return none;
+  }
   return state_->slabs.info(cache);
 }
 

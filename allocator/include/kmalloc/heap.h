@@ -179,6 +179,7 @@ public:
   // kmem_cache_shrink - flushes cpu slabs, releases empty slabs; 0 iff no slab remains.
   int kmem_cache_shrink(struct kmem_cache* cache);
   // Returns every cpu slab of one cache (or all caches) to the lists, as flush_all() does.
+  // An invalid cache pointer is reported (InvalidCache).
   void kmem_cache_flush(struct kmem_cache* cache);
   void flush_cpu_slabs();
   // The cpu whose per-cpu slabs the following calls use (0..nr_cpus-1).
@@ -218,6 +219,7 @@ public:
   PageCounts page_counts() const;
   // Calls fn for every free block of every zone (zone, then order, then list order).
   void for_each_free_block(void (*fn)(void* context, const FreeBlock& block), void* context) const;
+  // For a pointer that is not a live cache: all zero, name "(not a live cache)".
   CacheInfo cache_info(const struct kmem_cache* cache) const;
   // Calls fn for every live cache, newest first (the slabinfo order).
   void for_each_cache(void (*fn)(void* context, const struct kmem_cache* cache),
