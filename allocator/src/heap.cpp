@@ -2,6 +2,7 @@
 #include "kmalloc/heap.h"
 
 #include <cstdio>
+#include <cstring>
 #include <new>
 
 #include "heap_state.h"
@@ -94,6 +95,9 @@ Status Heap::init_common(const Config& cfg, void* region, std::size_t bytes, boo
     return st;
   }
   unpoison(region, metadata_pages * page_size);
+  // The allocation bitmap must start clear; a caller's region may hold anything.
+  std::memset(static_cast<unsigned char*>(region) + layout.live_bitmap, 0,
+              layout.end - layout.live_bitmap);
   auto* state = new (region) HeapState{};
   state->config = cfg;
   state->config.arena_size = bytes;
@@ -109,7 +113,8 @@ Status Heap::init_common(const Config& cfg, void* region, std::size_t bytes, boo
   state->slabs.init(&state->reporter, &state->pages, cfg,
                     reinterpret_cast<kmem_cache*>(state->start + layout.caches),
                     reinterpret_cast<kmem_cache_cpu*>(state->start + layout.cpu_slabs),
-                    static_cast<unsigned>(cache_slots(cfg)), seed);
+                    static_cast<unsigned>(cache_slots(cfg)),
+                    reinterpret_cast<std::uint64_t*>(state->start + layout.live_bitmap), seed);
   if (!state->front.init(&state->reporter, cfg, &state->pages, &state->slabs)) {
     state->~HeapState();
     unpoison(region, bytes);

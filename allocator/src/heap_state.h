@@ -35,6 +35,7 @@ struct MetadataLayout {
   std::size_t memmap; // offsets from the arena start
   std::size_t caches;
   std::size_t cpu_slabs;
+  std::size_t live_bitmap; // one bit per 8 bytes of arena
   std::size_t end;
 };
 
@@ -47,7 +48,9 @@ inline MetadataLayout metadata_layout(std::size_t npages, const Config& cfg) {
   l.memmap = align_to(sizeof(HeapState), alignof(page));
   l.caches = align_to(l.memmap + npages * sizeof(page), alignof(kmem_cache));
   l.cpu_slabs = align_to(l.caches + cache_slots(cfg) * sizeof(kmem_cache), alignof(kmem_cache_cpu));
-  l.end = l.cpu_slabs + cache_slots(cfg) * cfg.nr_cpus * sizeof(kmem_cache_cpu);
+  l.live_bitmap = align_to(l.cpu_slabs + cache_slots(cfg) * cfg.nr_cpus * sizeof(kmem_cache_cpu),
+                           alignof(std::uint64_t));
+  l.end = l.live_bitmap + align_to((npages << cfg.page_shift) / 64, sizeof(std::uint64_t));
   return l;
 }
 

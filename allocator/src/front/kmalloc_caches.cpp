@@ -203,8 +203,8 @@ void* KmallocFrontEnd::kmalloc_large(std::size_t size, gfp_t gfp) {
   return addr;
 }
 
-bool KmallocFrontEnd::lookup(const void* obj, const char* function, kmem_cache*& cache,
-                             page*& large) const {
+bool KmallocFrontEnd::lookup(const void* obj, const char* function, bool freeing,
+                             kmem_cache*& cache, page*& large) const {
   cache = nullptr;
   large = nullptr;
   const std::uintptr_t addr = addr_of(obj);
@@ -222,6 +222,11 @@ bool KmallocFrontEnd::lookup(const void* obj, const char* function, kmem_cache*&
     const std::uintptr_t base = addr_of(pages_->page_address(head));
     if ((addr - base) % s->layout.size != 0 || (addr - base) / s->layout.size >= head->objects) {
       report_invalid_object_pointer(*reporter_, function, addr, "not at an object boundary");
+      return false;
+    }
+    // kfree and kfree_sensitive leave double frees to the slab layer ("Object already free").
+    if (!freeing && !slabs_->object_live(obj)) {
+      report_invalid_object_pointer(*reporter_, function, addr, "the object is free");
       return false;
     }
     cache = s;
@@ -255,7 +260,7 @@ void KmallocFrontEnd::kfree(const void* obj) {
     return;
   kmem_cache* cache;
   page* large;
-  if (!lookup(obj, "kfree", cache, large))
+  if (!lookup(obj, "kfree", true, cache, large))
     return;
   if (large != nullptr)
     pages_->free(large, large->order, PageOwner::LargeKmalloc);
@@ -268,7 +273,7 @@ std::size_t KmallocFrontEnd::ksize(const void* obj) const {
     return 0;
   kmem_cache* cache;
   page* large;
-  if (!lookup(obj, "ksize", cache, large))
+  if (!lookup(obj, "ksize", false, cache, large))
     return 0;
   // slab_ksize(): the stride for caches without red zones or poisoning.
   return large != nullptr ? object_size(cache, large) : cache->layout.size;
@@ -288,7 +293,7 @@ void* KmallocFrontEnd::krealloc(const void* obj, std::size_t new_size, gfp_t gfp
   }
   kmem_cache* cache;
   page* large;
-  if (!lookup(obj, "krealloc", cache, large))
+  if (!lookup(obj, "krealloc", false, cache, large))
     return nullptr;
   auto* p = static_cast<unsigned char*>(const_cast<void*>(obj));
   const std::size_t ks = object_size(cache, large);
@@ -315,7 +320,7 @@ void KmallocFrontEnd::kfree_sensitive(const void* obj) {
     return;
   kmem_cache* cache;
   page* large;
-  if (!lookup(obj, "kfree_sensitive", cache, large))
+  if (!lookup(obj, "kfree_sensitive", true, cache, large))
     return;
   const std::size_t ks = large != nullptr ? object_size(cache, large) : cache->layout.size;
   auto* p = static_cast<unsigned char*>(const_cast<void*>(obj));

@@ -54,7 +54,9 @@ private:
   void* kmalloc_large(std::size_t size, gfp_t gfp);
   // The allocation obj starts: a slab object's cache (large == nullptr) or a large block's head.
   // Reports and returns false when obj is not the start of a live allocation.
-  bool lookup(const void* obj, const char* function, kmem_cache*& cache, page*& large) const;
+  // With !freeing a free slab object is reported too.
+  bool lookup(const void* obj, const char* function, bool freeing, kmem_cache*& cache,
+              page*& large) const;
   std::size_t object_size(const kmem_cache* cache, const page* large) const;
 
   const Reporter* reporter_ = nullptr;

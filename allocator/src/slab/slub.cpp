@@ -2,6 +2,7 @@
 #include "slab/slub.h"
 
 #include <cstring>
+#include <initializer_list>
 #include <new>
 
 #include "platform/asan.h"
@@ -30,7 +31,9 @@ std::uintptr_t addr_of(const void* p) {
 
 void SlabAllocator::init(const Reporter* reporter, PageAllocator* pages, const Config& cfg,
                          kmem_cache* cache_slots, kmem_cache_cpu* cpu_slots, unsigned nr_slots,
-                         std::uint64_t seed) {
+                         std::uint64_t* live_bitmap, std::uint64_t seed) {
+  live_ = live_bitmap;
+  arena_start_ = pages->start_pfn() << pages->page_shift();
   reporter_ = reporter;
   pages_ = pages;
   slots_ = cache_slots;
@@ -305,6 +308,10 @@ void SlabAllocator::isolate_slab(kmem_cache* s, kmem_cache_cpu* c) {
   slab->flags &= static_cast<std::uint8_t>(~PG_frozen);
   slab->freelist = nullptr;
   slab->inuse = slab->objects;
+  // Its free objects count as allocated from now on (leaked), in the bitmap too.
+  auto* base = static_cast<unsigned char*>(pages_->page_address(slab));
+  for (unsigned i = 0; i < slab->objects; ++i)
+    set_live(base + std::size_t{i} * s->layout.size);
   s->full.push_back(slab);
 }
 
@@ -326,6 +333,7 @@ void* SlabAllocator::alloc(kmem_cache* s, gfp_t gfp) {
   }
   if (obj == nullptr)
     return nullptr;
+  set_live(obj);
   unpoison(obj, s->layout.object_size);
   if ((gfp & __GFP_ZERO) != 0)
     std::memset(obj, 0, s->layout.object_size);
@@ -426,13 +434,14 @@ bool SlabAllocator::check_free(kmem_cache* s, void* obj) const {
     report_invalid_object_pointer(*reporter_, s->name, addr_of(obj), "not at an object boundary");
     return false;
   }
-  // SLAB_CONSISTENCY_CHECKS walks the freelists; otherwise the hardened freelist's naive check
-  // catches freeing the object at the head of the list it would join.
+  // The allocation bitmap catches every double free; SLAB_CONSISTENCY_CHECKS also walks the
+  // freelists, and the hardened freelist's naive check (the head of the list the object would
+  // join) stays as a second line should the bitmap be damaged.
   const kmem_cache_cpu* c = &s->cpu_slab[cpu_];
   const bool local = c->slab == slab;
-  const bool already_free = (s->flags & SLAB_CONSISTENCY_CHECKS) != 0
-                                ? on_freelist(s, slab, obj)
-                                : hardened_ && obj == (local ? c->freelist : slab->freelist);
+  const bool already_free =
+      !test_live(obj) || ((s->flags & SLAB_CONSISTENCY_CHECKS) != 0 && on_freelist(s, slab, obj)) ||
+      (hardened_ && obj == (local ? c->freelist : slab->freelist));
   if (already_free) {
     report_object_double_free(*reporter_, s->name, addr_of(obj));
     return false;
@@ -451,6 +460,7 @@ void SlabAllocator::free_checked(kmem_cache* s, void* obj) {
   page* p = pages_->virt_to_page(addr_of(obj));
   page* slab = pages_->pfn_to_page(pages_->start_pfn() + p->head);
   kmem_cache_cpu* c = &s->cpu_slab[cpu_];
+  clear_live(obj);
   poison(obj, s->layout.size);
   if (c->slab == slab) {
     set_freepointer(s, obj, c->freelist);
@@ -539,6 +549,20 @@ std::size_t SlabAllocator::slabinfo(char* buf, std::size_t size) const {
 
 // ---- validate
 
+std::size_t SlabAllocator::count_live(std::uintptr_t begin, std::uintptr_t end) const {
+  std::size_t count = 0;
+  for (std::size_t bit = (begin - arena_start_) / 8; bit < (end - arena_start_) / 8;) {
+    if (bit % 64 == 0 && bit + 64 <= (end - arena_start_) / 8) {
+      count += static_cast<std::size_t>(__builtin_popcountll(live_[bit / 64]));
+      bit += 64;
+    } else {
+      count += (live_[bit / 64] >> (bit % 64)) & 1u;
+      ++bit;
+    }
+  }
+  return count;
+}
+
 std::size_t SlabAllocator::count_free(const kmem_cache* s, const page* slab, const void* list,
                                       std::size_t limit, bool& ok) const {
   std::size_t n = 0;
@@ -583,6 +607,28 @@ std::size_t SlabAllocator::validate_slab(const kmem_cache* s, const page* slab,
     report_corruption(r, "AC1", addr, "%s: slab %#lx: freelist corrupt (invalid pointer or cycle)",
                       s->name, static_cast<unsigned long>(addr));
     return errors + 1;
+  }
+  const std::size_t slab_begin = addr;
+  const std::size_t live_bits =
+      count_live(slab_begin, slab_begin + std::size_t{slab->objects} * s->layout.size);
+  const std::size_t free_total = on_slab + on_cpu;
+  if (free_total <= slab->objects && live_bits != slab->objects - free_total) {
+    report_corruption(r, "LIVE", addr,
+                      "%s: slab %#lx: %zu allocation bits set, %zu objects allocated", s->name,
+                      static_cast<unsigned long>(addr), live_bits,
+                      static_cast<std::size_t>(slab->objects) - free_total);
+    ++errors;
+  }
+  bool free_marked_live = false;
+  const void* lists[2] = {slab->freelist, cpu_list};
+  for (const void* list : lists)
+    for (void* p = const_cast<void*>(list); p != nullptr && !free_marked_live;
+         p = get_freepointer(s, p))
+      free_marked_live = test_live(p);
+  if (free_marked_live) {
+    report_corruption(r, "LIVE", addr, "%s: slab %#lx: a free object is marked allocated", s->name,
+                      static_cast<unsigned long>(addr));
+    ++errors;
   }
   if (static_cast<std::size_t>(slab->objects - slab->inuse) != on_slab) {
     report_corruption(r, "AC1", addr, "%s: slab %#lx: objects %u - inuse %u != %zu on its freelist",
@@ -669,6 +715,27 @@ std::size_t SlabAllocator::validate() const {
     for (unsigned c = 0; c < nr_cpus_; ++c)
       if (s->cpu_slab[c].slab != nullptr)
         add_pages(s->cpu_slab[c].slab);
+  }
+  std::size_t live_in_slabs = 0;
+  for (const kmem_cache* s = newest_; s != nullptr && caches <= max_caches_ + 1;
+       s = s->next_cache) {
+    auto add_live = [&](const page* slab) {
+      const auto base = addr_of(pages_->page_address(slab));
+      live_in_slabs += count_live(base, base + std::size_t{slab->objects} * s->layout.size);
+    };
+    s->partial.for_each(add_live);
+    s->full.for_each(add_live);
+    for (unsigned c = 0; c < nr_cpus_; ++c)
+      if (s->cpu_slab[c].slab != nullptr)
+        add_live(s->cpu_slab[c].slab);
+  }
+  const std::size_t live_all =
+      count_live(arena_start_, arena_start_ + (pages_->npages() << pages_->page_shift()));
+  if (live_all != live_in_slabs) {
+    report_corruption(*reporter_, "LIVE", 0,
+                      "%zu allocation bits are set, %zu of them inside slab objects", live_all,
+                      live_in_slabs);
+    ++errors;
   }
   if (slab_pages != pages_->owner_pages(PageOwner::Slab)) {
     report_corruption(*reporter_, "AC2", 0, "caches hold %zu slab pages, the page allocator %zu",
