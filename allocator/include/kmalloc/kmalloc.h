@@ -44,16 +44,17 @@ int kmalloc_init(const char* options);
 /**
  * kmalloc - allocate memory.
  * @size: bytes required.
- * @flags: GFP flags; __GFP_DMA takes from dma-kmalloc-*, __GFP_RECLAIMABLE from kmalloc-rcl-*,
- *         __GFP_ZERO zeroes the object.
+ * @flags: GFP flags; __GFP_DMA takes from dma-kmalloc-*, __GFP_RECLAIMABLE from kmalloc-rcl-*
+ *         (linux-6 only; linux-4-slab has no such caches and uses kmalloc-*), __GFP_ZERO zeroes
+ *         the object.
  *
  * The object comes from the smallest kmalloc cache that fits (kmalloc_index()); larger
  * requests (above KMALLOC_MAX_CACHE_SIZE) come straight from the page allocator at order
  * get_order(size) and are page aligned. The result is aligned to at least
  * ARCH_KMALLOC_MINALIGN, and to @size when @size is a power of two.
  *
- * Return: the object; ZERO_SIZE_PTR for @size 0; NULL when out of memory or @size exceeds
- * KMALLOC_MAX_SIZE (with a warning unless __GFP_NOWARN).
+ * Return: the object; ZERO_SIZE_PTR for @size 0; NULL, silently, when out of memory; NULL
+ * with a warning (unless __GFP_NOWARN) when @size exceeds KMALLOC_MAX_SIZE.
  */
 void* kmalloc(size_t size, gfp_t flags);
 
@@ -89,7 +90,8 @@ void* krealloc_array(const void* p, size_t n, size_t size, gfp_t flags);
 /**
  * kfree - free an object from kmalloc() or kmem_cache_alloc().
  * @objp: the object; NULL and ZERO_SIZE_PTR are ignored.
- * A pointer that is not a live object start is reported ("Invalid object pointer").
+ * A pointer that is not an object start is reported ("Invalid object pointer"), and so is a
+ * second free of one object ("Object already free"); neither is freed.
  */
 void kfree(const void* objp);
 
@@ -99,8 +101,9 @@ void kfree_sensitive(const void* objp);
 /**
  * ksize - the usable size of an object (reporting only: it does not make the slack usable;
  * use kmalloc_size_roundup() before allocating for that).
- * Return: the cache's object size, or PAGE_SIZE << order for a large kmalloc; 0 for NULL and
- * ZERO_SIZE_PTR.
+ * Return: the cache's object stride (the object size rounded up to the cache's alignment; for
+ * kmalloc caches the class size), or PAGE_SIZE << order for a large kmalloc; 0 for NULL and
+ * ZERO_SIZE_PTR, and 0 (with a report) for a pointer that is not an allocated object.
  */
 size_t ksize(const void* objp);
 
@@ -111,8 +114,10 @@ size_t ksize(const void* objp);
 size_t kmalloc_size_roundup(size_t size);
 
 /**
- * kmalloc_index - the kmalloc cache index of @size: 0 for 0, 1 for 65..96, 2 for 129..192,
- * n for 2^(n-1)+1 .. 2^n. Return: -1 past the profile's largest index.
+ * kmalloc_index - the kmalloc cache index of @size, as include/linux/slab.h computes it: 0 for
+ * 0; KMALLOC_SHIFT_LOW for sizes up to KMALLOC_MIN_SIZE; 1 for 65..96 if KMALLOC_MIN_SIZE <= 32;
+ * 2 for 129..192 if KMALLOC_MIN_SIZE <= 64; otherwise n for 2^(n-1)+1 .. 2^n.
+ * Return: the index; -1 above 2 MiB (linux-6) or 64 MiB (linux-4-slab), where the kernel BUG()s.
  */
 int kmalloc_index(size_t size);
 
@@ -121,7 +126,8 @@ int kmalloc_index(size_t size);
  * @name: shown in slabinfo (at most 63 characters). @size: object size. @align: minimum
  * alignment (0 or a power of two). @flags: SLAB_* flags (see kmalloc/slab.h). @ctor: called on
  * every object when its slab is created, or NULL.
- * Return: the cache, or NULL (with a warning) for bad arguments or unsupported flags.
+ * Return: the cache, or NULL (with a warning) for bad arguments or unsupported flags; with
+ * SLAB_PANIC such a failure is fatal instead.
  */
 struct kmem_cache* kmem_cache_create(const char* name, unsigned int size, unsigned int align,
                                      slab_flags_t flags, void (*ctor)(void*));
