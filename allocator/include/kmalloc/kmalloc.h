@@ -135,8 +135,10 @@ struct kmem_cache* kmem_cache_create(const char* name, unsigned int size, unsign
 void* kmem_cache_alloc(struct kmem_cache* cachep, gfp_t flags);
 /** kmem_cache_zalloc - kmem_cache_alloc() with __GFP_ZERO. */
 void* kmem_cache_zalloc(struct kmem_cache* cachep, gfp_t flags);
-/** kmem_cache_free - free @objp to @cachep; misuse (another cache's object, double free) is
- * reported. */
+/**
+ * kmem_cache_free - free @objp to @cachep; misuse (another cache's object, a pointer that is not
+ * an object start, a double free) is reported and nothing is freed.
+ */
 void kmem_cache_free(struct kmem_cache* cachep, void* objp);
 /** kmem_cache_destroy - destroy an empty cache; with live objects it is reported and kept. */
 void kmem_cache_destroy(struct kmem_cache* cachep);

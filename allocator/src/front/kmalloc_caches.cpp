@@ -29,7 +29,9 @@ KmallocLimits compute_limits(const Config& cfg) {
   l.profile = cfg.profile;
   const unsigned default_min = cfg.profile == Profile::Linux4Slab ? 32 : 8;
   l.min_size = cfg.kmalloc_min_size != 0 ? cfg.kmalloc_min_size : default_min;
-  l.minalign = l.min_size > 8 ? l.min_size : 8; // ARCH_KMALLOC_MINALIGN
+  // ARCH_KMALLOC_MINALIGN: 8, or the architecture's KMALLOC_MIN_SIZE when it sets one (DMA
+  // alignment). linux-4-slab's default 32 comes from KMALLOC_SHIFT_LOW, not from alignment.
+  l.minalign = cfg.kmalloc_min_size > 8 ? cfg.kmalloc_min_size : 8;
   l.shift_low = ilog2(l.min_size);
   if (cfg.profile == Profile::Linux4Slab) {
     // SLAB 4.x: min(MAX_ORDER + PAGE_SHIFT - 1, 25) with MAX_ORDER exclusive (= ours + 1).
