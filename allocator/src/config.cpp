@@ -44,8 +44,8 @@ bool validate_config(const Config& cfg, Status& out) {
       (cfg.cache_line_size & (cfg.cache_line_size - 1)) != 0)
     return fail(out, "cache_line_size", "must be a power of two from 8 to 4096",
                 cfg.cache_line_size);
-  if (cfg.max_caches < 1 || cfg.max_caches > 4096)
-    return fail(out, "max_caches", "must be between 1 and 4096", cfg.max_caches);
+  if (cfg.max_caches > 4096)
+    return fail(out, "max_caches", "must be at most 4096 (0 = automatic)", cfg.max_caches);
   if (cfg.profile != Profile::None && cfg.profile != Profile::Linux6 &&
       cfg.profile != Profile::Linux4Slab)
     return fail(out, "profile", "is not a known profile", static_cast<unsigned>(cfg.profile));

@@ -88,7 +88,9 @@ Status Heap::init_common(const Config& cfg, void* region, std::size_t bytes, boo
   const std::size_t dma_pages = cfg.dma_zone_size >> cfg.page_shift;
   if (metadata_pages >= npages || (dma_pages != 0 && metadata_pages >= dma_pages)) {
     st.ok = false;
-    st.field = dma_pages != 0 && metadata_pages >= dma_pages ? "dma_zone_size" : "arena_size";
+    st.field = dma_pages != 0 && metadata_pages >= dma_pages ? "dma_zone_size"
+               : mapped                                      ? "arena_size"
+                                                             : "region";
     std::snprintf(st.message, sizeof st.message,
                   "%s: leaves no free page after %zu metadata pages (arena %zu pages, DMA %zu)",
                   st.field, metadata_pages, npages, dma_pages);
@@ -113,7 +115,7 @@ Status Heap::init_common(const Config& cfg, void* region, std::size_t bytes, boo
   state->slabs.init(&state->reporter, &state->pages, cfg,
                     reinterpret_cast<kmem_cache*>(state->start + layout.caches),
                     reinterpret_cast<kmem_cache_cpu*>(state->start + layout.cpu_slabs),
-                    static_cast<unsigned>(cache_slots(cfg)),
+                    static_cast<unsigned>(cache_slots(cfg, npages)),
                     reinterpret_cast<std::uint64_t*>(state->start + layout.live_bitmap), seed);
   if (!state->front.init(&state->reporter, cfg, &state->pages, &state->slabs)) {
     state->~HeapState();

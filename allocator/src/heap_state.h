@@ -26,9 +26,13 @@ struct HeapState {
   KmallocFrontEnd front;
 };
 
-// kmem_cache descriptors: the user's max_caches plus the kmalloc caches of the profile.
-inline std::size_t cache_slots(const Config& cfg) {
-  return std::size_t{cfg.max_caches} + kmalloc_cache_count(cfg);
+// kmem_cache descriptors: the user's max_caches (0: one per 16 arena pages, 4 to 128) plus the
+// kmalloc caches of the profile.
+inline std::size_t cache_slots(const Config& cfg, std::size_t npages) {
+  std::size_t user = cfg.max_caches;
+  if (user == 0)
+    user = npages / 16 < 4 ? 4 : npages / 16 > 128 ? 128 : npages / 16;
+  return user + kmalloc_cache_count(cfg);
 }
 
 struct MetadataLayout {
@@ -47,9 +51,11 @@ inline MetadataLayout metadata_layout(std::size_t npages, const Config& cfg) {
   MetadataLayout l{};
   l.memmap = align_to(sizeof(HeapState), alignof(page));
   l.caches = align_to(l.memmap + npages * sizeof(page), alignof(kmem_cache));
-  l.cpu_slabs = align_to(l.caches + cache_slots(cfg) * sizeof(kmem_cache), alignof(kmem_cache_cpu));
-  l.live_bitmap = align_to(l.cpu_slabs + cache_slots(cfg) * cfg.nr_cpus * sizeof(kmem_cache_cpu),
-                           alignof(std::uint64_t));
+  l.cpu_slabs =
+      align_to(l.caches + cache_slots(cfg, npages) * sizeof(kmem_cache), alignof(kmem_cache_cpu));
+  l.live_bitmap =
+      align_to(l.cpu_slabs + cache_slots(cfg, npages) * cfg.nr_cpus * sizeof(kmem_cache_cpu),
+               alignof(std::uint64_t));
   l.end = l.live_bitmap + align_to((npages << cfg.page_shift) / 64, sizeof(std::uint64_t));
   return l;
 }

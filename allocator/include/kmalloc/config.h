@@ -35,7 +35,8 @@ struct Config {
   unsigned slub_max_order = 3;   // slab_max_order= (PAGE_ALLOC_COSTLY_ORDER); clamped to max_order
   unsigned slub_min_objects = 0; // slab_min_objects=; 0 = 4 * (fls(nr_cpus) + 1)
   unsigned cache_line_size = 64; // for SLAB_HWCACHE_ALIGN; a power of two, 8..4096
-  unsigned max_caches = 128;     // kmem_cache descriptors reserved in the metadata pages
+  unsigned max_caches = 0;       // kmem_cache descriptors for kmem_cache_create, reserved in the
+                                 // metadata pages; 0 = clamp(arena pages / 16, 4, 128)
   bool freelist_hardened = true; // CONFIG_SLAB_FREELIST_HARDENED: ptr ^ random ^ swab(addr)
   std::uint64_t random_seed = 0; // seeds the per-cache freelist keys; 0 = getrandom()
 

@@ -71,9 +71,9 @@ unsigned kmalloc_cache_count(const Config& cfg) {
     return 0;
   const KmallocLimits l = compute_limits(cfg);
   unsigned per_type = l.shift_high >= l.shift_low ? l.shift_high - l.shift_low + 1 : 0;
-  if (l.min_size <= 32 && l.shift_high >= 7)
+  if (l.min_size <= 32 && l.shift_low <= 6 && l.shift_high >= 6) // 96, created after index 6
     ++per_type;
-  if (l.min_size <= 64 && l.shift_high >= 8)
+  if (l.min_size <= 64 && l.shift_low <= 7 && l.shift_high >= 7) // 192, created after index 7
     ++per_type;
   return per_type * (cfg.profile == Profile::Linux6 ? 3u : 2u);
 }

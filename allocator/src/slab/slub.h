@@ -15,7 +15,8 @@
 //   AC2  the pages of all slabs equal the page allocator's Slab page count.
 //   LIVE the allocation bitmap (one bit per 8 bytes of arena, set at each allocated object's
 //        start) has no bit set on a free object, and exactly as many bits set in each slab as
-//        it has allocated objects; no bit is set outside slabs.
+//        it has allocated objects; the bits inside slabs add up to the bits ever set minus the
+//        bits cleared (so none is set outside a slab).
 // The bitmap makes double frees and frees of never-allocated objects detectable in O(1) in
 // every cache (the kernel detects them only with SLAB_CONSISTENCY_CHECKS).
 #pragma once
@@ -88,10 +89,12 @@ private:
   }
   void set_live(const void* obj) {
     const std::size_t bit = live_bit(obj);
+    live_count_ += ((live_[bit / 64] >> (bit % 64)) & 1u) ^ 1u;
     live_[bit / 64] |= std::uint64_t{1} << (bit % 64);
   }
   void clear_live(const void* obj) {
     const std::size_t bit = live_bit(obj);
+    live_count_ -= (live_[bit / 64] >> (bit % 64)) & 1u;
     live_[bit / 64] &= ~(std::uint64_t{1} << (bit % 64));
   }
   std::size_t count_live(std::uintptr_t begin, std::uintptr_t end) const;
@@ -110,6 +113,7 @@ private:
   SlabOrderParams order_params_{};
   kmem_cache* newest_ = nullptr;  // slab_caches list head
   std::uint64_t* live_ = nullptr; // allocation bitmap
+  std::size_t live_count_ = 0;    // bits set in it
   std::uintptr_t arena_start_ = 0;
 };
 

@@ -1,0 +1,249 @@
+// fuzz/fuzz_size_class.cpp - libFuzzer target: a byte string -> a kmalloc profile/config and a
+// list of (size, gfp) entries. For each entry the heap's kmalloc_index, kmalloc_size_roundup and
+// kmalloc_cache (name, object size, alignment) are compared with the size-class model
+// (model/size_class_model.h) and, when asked, the size is really allocated through
+// KmallocChecker (cache / large order, ksize, alignment, zone, reports) and freed again.
+//
+// One region per process (32 MiB, aligned to 64 MiB); a fresh Heap per input. A mismatch prints
+// the error and aborts. KMALLOC_FUZZ_TRACE=1 prints each decoded op, KMALLOC_FUZZ_TRACE=cpp the
+// op list as C++; KMALLOC_FUZZ_STATS=1 prints "fuzz_stats: inputs=N ops=M ..." at exit.
+//
+// Encoding. Header, 4 bytes: as fuzz_kmalloc.cpp ([0] profile / page_shift / KMALLOC_MIN_SIZE /
+// no-DMA bits, [1] max_order, [2] arena size, [3] ZONE_DMA share). Then entries of 4 bytes:
+//   [0] size mode m (bit 7: also kmalloc + kfree it), [1,2] u16 v, [3] gfp
+// with the size decoded as in fuzz_kmalloc.cpp: m & 7: 0,1: 1 + (v & 0xff); 2: 1 + (v & 0xfff);
+// 3: kmalloc class (v % count) + delta; 4: 2^(v % 28) + delta; 5: ((v & 0x3ff) + 1) pages + delta;
+// 6: 0; 7: v << ((m >> 3) & 15); delta = (m >> 3) % 5 - 2. gfp: bit 0 DMA, 1 RECLAIMABLE,
+// 2 ZERO, 3 NOWARN, 4 GFP_ATOMIC; bits 5-7 all set: an unknown bit.
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <vector>
+
+#include "kmalloc/config.h"
+#include "kmalloc/gfp.h"
+#include "model/kmalloc_checker.h"
+#include "model/kmalloc_op.h"
+
+namespace {
+
+using namespace km::model::front;
+
+constexpr std::size_t kRegionBytes = std::size_t{32} << 20;
+constexpr std::size_t kRegionAlign = std::size_t{64} << 20;
+constexpr std::size_t kMaxEntries = 256;
+
+void* region() {
+  static void* base = [] {
+    void* p = mmap(nullptr, kRegionBytes + kRegionAlign, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+      std::perror("fuzz_size_class: mmap");
+      std::abort();
+    }
+    const auto addr = reinterpret_cast<std::uintptr_t>(p);
+    return reinterpret_cast<void*>((addr + kRegionAlign - 1) & ~(kRegionAlign - 1));
+  }();
+  return base;
+}
+
+enum class Trace { Off, Ops, Cpp };
+
+Trace trace_mode() {
+  static const Trace mode = [] {
+    const char* env = std::getenv("KMALLOC_FUZZ_TRACE");
+    if (env == nullptr || env[0] == '\0' || std::strcmp(env, "0") == 0)
+      return Trace::Off;
+    return std::strcmp(env, "cpp") == 0 ? Trace::Cpp : Trace::Ops;
+  }();
+  return mode;
+}
+
+struct Stats {
+  unsigned long long inputs = 0, ops = 0, skipped_inputs = 0, skipped_ops = 0, misuse = 0;
+};
+Stats g_stats;
+
+void print_stats() {
+  std::fprintf(stderr,
+               "fuzz_stats: inputs=%llu ops=%llu skipped_inputs=%llu skipped_ops=%llu "
+               "misuse=%llu\n",
+               g_stats.inputs, g_stats.ops, g_stats.skipped_inputs, g_stats.skipped_ops,
+               g_stats.misuse);
+}
+
+void register_stats() {
+  static const bool registered = [] {
+    const char* env = std::getenv("KMALLOC_FUZZ_STATS");
+    if (env != nullptr && std::strcmp(env, "1") == 0)
+      std::atexit(print_stats);
+    return true;
+  }();
+  (void)registered;
+}
+
+// Reads bytes front to back; past the end every read is 0.
+class ByteReader {
+public:
+  ByteReader(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+  bool done() const { return pos_ >= size_; }
+  std::uint8_t u8() { return pos_ < size_ ? data_[pos_++] : 0; }
+  std::uint16_t u16() {
+    const unsigned lo = u8();
+    return static_cast<std::uint16_t>(lo | static_cast<unsigned>(u8()) << 8);
+  }
+
+private:
+  const std::uint8_t* data_;
+  std::size_t size_;
+  std::size_t pos_ = 0;
+};
+
+km::Config decode_config(ByteReader& in) {
+  static constexpr unsigned kShifts[] = {12, 14, 16, 12};
+  static constexpr unsigned kMinSizes[] = {0, 0, 64, 128};
+  km::Config cfg;
+  const std::uint8_t b0 = in.u8();
+  cfg.profile = (b0 & 1) ? km::Profile::Linux4Slab : km::Profile::Linux6;
+  cfg.page_shift = kShifts[(b0 >> 1) & 3];
+  cfg.kmalloc_min_size = kMinSizes[(b0 >> 3) & 3];
+  cfg.nr_cpus = (b0 & 0x40) ? 4 : 1;
+  const std::uint8_t b1 = in.u8();
+  cfg.max_order = cfg.profile == km::Profile::Linux6 ? 1 + b1 % 10 : b1 % 11;
+  // Small arenas keep validate() (after every op) cheap; bit 7 asks for the whole region.
+  const std::uint8_t b2 = in.u8();
+  std::size_t bytes =
+      (b2 & 0x80) ? kRegionBytes : (std::size_t{32} + (b2 & 0x7fu) * 8) << cfg.page_shift;
+  bytes = std::min(bytes, kRegionBytes);
+  cfg.arena_size = bytes;
+  const std::size_t pages = bytes >> cfg.page_shift;
+  const std::uint8_t b3 = in.u8();
+  cfg.dma_zone_size = (b0 & 0x20) ? 0 : (pages * b3 / 256) << cfg.page_shift;
+  cfg.random_seed = 0x5eed;
+  return cfg;
+}
+
+// bit 0 __GFP_DMA, 1 __GFP_RECLAIMABLE, 2 __GFP_ZERO, 3 __GFP_NOWARN, 4 GFP_ATOMIC (else
+// GFP_KERNEL); bits 5-7 all set: an unknown bit (0x800000).
+gfp_t decode_gfp(std::uint8_t b) {
+  gfp_t gfp = (b & 0x10) ? GFP_ATOMIC : GFP_KERNEL;
+  if (b & 0x01)
+    gfp |= __GFP_DMA;
+  if (b & 0x02)
+    gfp |= __GFP_RECLAIMABLE;
+  if (b & 0x04)
+    gfp |= __GFP_ZERO;
+  if (b & 0x08)
+    gfp |= __GFP_NOWARN;
+  if ((b & 0xe0) == 0xe0)
+    gfp |= 0x800000u;
+  return gfp;
+}
+
+// A size: mode byte m and a u16 v. m & 7: 0,1: 1 + (v & 0xff); 2: 1 + (v & 0xfff); 3: a kmalloc
+// class (v % count) + delta; 4: 2^(v % 28) + delta; 5: ((v & 0x3ff) + 1) pages + delta; 6: 0;
+// 7: v << ((m >> 3) & 15). delta = (m >> 3) % 5 - 2.
+std::uint64_t decode_size(ByteReader& in, const SizeClassModel& m) {
+  const std::uint8_t mode = in.u8();
+  const std::uint16_t v = in.u16();
+  const long delta = static_cast<long>((mode >> 3) % 5) - 2;
+  auto plus = [&](std::uint64_t base) {
+    const long r = static_cast<long>(base) + delta;
+    return static_cast<std::uint64_t>(r < 0 ? 0 : r);
+  };
+  switch (mode & 7) {
+  case 0:
+  case 1: return 1 + (v & 0xffu);
+  case 2: return 1 + (v & 0xfffu);
+  case 3: {
+    const auto& c = m.cache_sizes();
+    return c.empty() ? v : plus(c[v % c.size()]);
+  }
+  case 4: return plus(std::uint64_t{1} << (v % 28));
+  case 5: return plus(((v & 0x3ffu) + 1) * m.page_size());
+  case 6: return 0;
+  default: return static_cast<std::uint64_t>(v) << ((mode >> 3) & 15);
+  }
+}
+
+void print_cpp(const km::Config& cfg, const KmallocChecker& checker) {
+  std::printf("  km::Config cfg;\n  cfg.profile = km::Profile::%s;\n  cfg.page_shift = %u;\n"
+              "  cfg.max_order = %u;\n  cfg.kmalloc_min_size = %u;\n  cfg.arena_size = %zu;\n"
+              "  cfg.dma_zone_size = %zu;\n  cfg.nr_cpus = %u;\n  cfg.random_seed = %llu;\n"
+              "  const Op ops[] = {\n",
+              cfg.profile == km::Profile::Linux4Slab ? "Linux4Slab" : "Linux6", cfg.page_shift,
+              cfg.max_order, cfg.kmalloc_min_size, cfg.arena_size, cfg.dma_zone_size, cfg.nr_cpus,
+              static_cast<unsigned long long>(cfg.random_seed));
+  for (const Op& op : checker.ops())
+    std::printf("      %s,\n", to_cpp(op).c_str());
+  std::printf("  };\n");
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  register_stats();
+  ByteReader in(data, size);
+  km::Config cfg = decode_config(in);
+  const Trace trace = trace_mode();
+  ++g_stats.inputs;
+  try {
+    KmallocChecker checker;
+    km::Status st = checker.init(cfg, region(), cfg.arena_size);
+    if (!st.ok && cfg.dma_zone_size != 0) {
+      cfg.dma_zone_size = 0; // the DMA zone would hold only metadata: no DMA zone
+      st = checker.init(cfg, region(), cfg.arena_size);
+    }
+    if (!st.ok) {
+      ++g_stats.skipped_inputs;
+      if (trace != Trace::Off)
+        std::printf("heap init refused the config (%s): %s\n", st.field, st.message);
+      return 0;
+    }
+    // The entries are independent allocations: validate() after reports and at the end only.
+    checker.set_validate_interval(0);
+    if (trace == Trace::Ops) {
+      std::printf("config: %s\n", checker.describe_config().c_str());
+      checker.set_trace(stdout);
+    }
+    std::size_t count = 0;
+    for (std::size_t e = 0; !in.done() && e < kMaxEntries; ++e) {
+      const std::uint8_t mode = in.u8();
+      const std::uint16_t v = in.u16();
+      const gfp_t gfp = decode_gfp(in.u8());
+      const std::uint8_t raw[3] = {mode, static_cast<std::uint8_t>(v),
+                                   static_cast<std::uint8_t>(v >> 8)};
+      ByteReader sizer(raw, sizeof raw);
+      const std::uint64_t bytes = decode_size(sizer, checker.model());
+      checker.apply(CheckSize{bytes, gfp});
+      ++count;
+      if ((mode & 0x80) == 0)
+        continue;
+      const Handle h = static_cast<Handle>(checker.handle_count());
+      checker.apply(Kmalloc{bytes, gfp});
+      ++count;
+      if (checker.allocation(h).state == HandleState::Live) {
+        checker.apply(Fill{h});
+        checker.apply(Kfree{h});
+        count += 2;
+      }
+    }
+    if (trace == Trace::Cpp)
+      print_cpp(cfg, checker);
+    g_stats.ops += count;
+    g_stats.skipped_ops += checker.skipped_count();
+    g_stats.misuse += checker.misuse_count();
+    checker.finish();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    std::fflush(stderr);
+    std::abort();
+  }
+  return 0;
+}
