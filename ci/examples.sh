@@ -13,7 +13,8 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 cmake -S examples -B build/examples -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build build/examples
 build/examples/hello_kmalloc_c
-LD_LIBRARY_PATH="$prefix/lib" build/examples/heap_cpp | head -3
+LD_LIBRARY_PATH="$prefix/lib" build/examples/heap_cpp > build/examples/heap_cpp.out
+head -3 build/examples/heap_cpp.out
 
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 # shellcheck disable=SC2046

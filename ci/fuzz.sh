@@ -71,7 +71,7 @@ for t in "${targets[@]}"; do
   eps=$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
   new_units=$(grep -oE 'stat::new_units_added: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
   ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')
-  ops=$(grep -oE 'fuzz_stats: .*ops=[0-9]+' "$log" | grep -oE 'ops=[0-9]+' | grep -oE '[0-9]+' | tail -1)
+  ops=$(grep -E '^fuzz_stats: ' "$log" | tail -1 | grep -oE ' ops=[0-9]+' | grep -oE '[0-9]+')
   corp=$(find "$corpus" -type f | wc -l)
   ops_per_sec=$(( ${ops:-0} / (time_per_target > 0 ? time_per_target : 1) ))
   line="$t: exec/s ${eps:-?}, ops/s ${ops_per_sec}, features ${ft:-?}, corpus ${corp} (seeds ${n_seeds}), new ${new_units:-?}, execs ${execs:-?}"
