@@ -6,16 +6,12 @@
 // error with the op list and aborts. KMALLOC_FUZZ_TRACE=1 prints each decoded op as it runs;
 // KMALLOC_FUZZ_TRACE=cpp prints the op list as C++ for a regression test; KMALLOC_FUZZ_STATS=1
 // prints "fuzz_stats: inputs=N ops=M ..." at exit (ci/fuzz.sh reads it).
-#include <sys/mman.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <exception>
 #include <vector>
 
+#include "fuzz/fuzz_support.h"
 #include "kmalloc/config.h"
 #include "kmalloc/gfp.h"
 #include "model/checker.h"
@@ -23,79 +19,12 @@
 
 namespace {
 
+using namespace km::fuzz;
 using namespace km::model;
 
-constexpr std::size_t kRegionBytes = std::size_t{32} << 20;
-constexpr std::size_t kRegionAlign = std::size_t{64} << 20;
 constexpr std::size_t kMinPages = 16;
 constexpr std::size_t kMaxOps = 4096;
 constexpr unsigned kMaxCaches = 16;
-
-void* region() {
-  static void* base = [] {
-    void* p = mmap(nullptr, kRegionBytes + kRegionAlign, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
-      std::perror("fuzz_buddy: mmap");
-      std::abort();
-    }
-    const auto addr = reinterpret_cast<std::uintptr_t>(p);
-    return reinterpret_cast<void*>((addr + kRegionAlign - 1) & ~(kRegionAlign - 1));
-  }();
-  return base;
-}
-
-enum class Trace { Off, Ops, Cpp };
-
-Trace trace_mode() {
-  static const Trace mode = [] {
-    const char* env = std::getenv("KMALLOC_FUZZ_TRACE");
-    if (env == nullptr || env[0] == '\0' || std::strcmp(env, "0") == 0)
-      return Trace::Off;
-    return std::strcmp(env, "cpp") == 0 ? Trace::Cpp : Trace::Ops;
-  }();
-  return mode;
-}
-
-struct Stats {
-  unsigned long long inputs = 0, ops = 0, skipped_inputs = 0, skipped_ops = 0, misuse = 0;
-};
-Stats g_stats;
-
-void print_stats() {
-  std::fprintf(stderr,
-               "fuzz_stats: inputs=%llu ops=%llu skipped_inputs=%llu skipped_ops=%llu "
-               "misuse=%llu\n",
-               g_stats.inputs, g_stats.ops, g_stats.skipped_inputs, g_stats.skipped_ops,
-               g_stats.misuse);
-}
-
-void register_stats() {
-  static const bool registered = [] {
-    const char* env = std::getenv("KMALLOC_FUZZ_STATS");
-    if (env != nullptr && std::strcmp(env, "1") == 0)
-      std::atexit(print_stats);
-    return true;
-  }();
-  (void)registered;
-}
-
-// Reads bytes front to back; past the end every read is 0.
-class ByteReader {
-public:
-  ByteReader(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-  bool done() const { return pos_ >= size_; }
-  std::uint8_t u8() { return pos_ < size_ ? data_[pos_++] : 0; }
-  std::uint16_t u16() {
-    const unsigned lo = u8();
-    return static_cast<std::uint16_t>(lo | static_cast<unsigned>(u8()) << 8);
-  }
-
-private:
-  const std::uint8_t* data_;
-  std::size_t size_;
-  std::size_t pos_ = 0;
-};
 
 // Header: page_shift, max_order, arena size exponent and extra pages, dma fraction.
 km::Config decode_config(ByteReader& in) {
@@ -230,55 +159,40 @@ void print_cpp(const km::Config& cfg, const BuddyChecker& checker) {
               "  cfg.arena_size = %zu;\n  cfg.dma_zone_size = %zu;\n  cfg.max_caches = %u;\n"
               "  const Op ops[] = {\n",
               cfg.page_shift, cfg.max_order, cfg.arena_size, cfg.dma_zone_size, cfg.max_caches);
-  for (const Op& op : checker.ops())
-    std::printf("      %s,\n", to_cpp(op).c_str());
-  std::printf("  };\n");
+  print_cpp_ops(checker);
 }
 
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  register_stats();
-  ++g_stats.inputs;
+  Stats& stats = begin_input();
   ByteReader in(data, size);
   km::Config cfg = decode_config(in);
   const Trace trace = trace_mode();
-  try {
+  return run_checked([&] {
     BuddyChecker checker;
-    km::Status st = checker.init(cfg, region(), cfg.arena_size);
-    if (!st.ok && cfg.dma_zone_size != 0) {
-      cfg.dma_zone_size = 0; // the DMA zone would hold only metadata: no DMA zone
-      st = checker.init(cfg, region(), cfg.arena_size);
-    }
+    const km::Status st = init_checker(checker, cfg);
     if (!st.ok) { // the metadata does not fit: nothing to test
-      ++g_stats.skipped_inputs;
+      ++stats.skipped_inputs;
       if (trace != Trace::Off)
         std::printf("skipped: heap init failed: %s\n", st.message);
-      return 0;
+      return;
     }
-    if (trace == Trace::Ops) {
-      std::printf("config: %s\n", checker.describe_config().c_str());
-      checker.set_trace(stdout);
-    }
+    start_trace(checker, trace);
     std::size_t count = 0;
     while (!in.done() && count < kMaxOps) {
       Op op;
       if (!decode_op(in, checker.model(), op)) {
-        ++g_stats.skipped_ops;
+        ++stats.skipped_ops;
         continue;
       }
       checker.apply(op);
       ++count;
     }
-    g_stats.ops += count;
+    stats.ops += count;
     if (trace == Trace::Cpp)
       print_cpp(cfg, checker);
     checker.finish();
-    g_stats.misuse += checker.misuse_count();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    std::fflush(stderr);
-    std::abort();
-  }
-  return 0;
+    stats.misuse += checker.misuse_count();
+  });
 }

@@ -15,17 +15,13 @@
 // 3: kmalloc class (v % count) + delta; 4: 2^(v % 28) + delta; 5: ((v & 0x3ff) + 1) pages + delta;
 // 6: 0; 7: v << ((m >> 3) & 15); delta = (m >> 3) % 5 - 2. gfp: bit 0 DMA, 1 RECLAIMABLE,
 // 2 ZERO, 3 NOWARN, 4 GFP_ATOMIC; bits 5-7 all set: an unknown bit.
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <exception>
 #include <vector>
 
+#include "fuzz/fuzz_support.h"
 #include "kmalloc/config.h"
 #include "kmalloc/gfp.h"
 #include "model/kmalloc_checker.h"
@@ -33,77 +29,10 @@
 
 namespace {
 
+using namespace km::fuzz;
 using namespace km::model::front;
 
-constexpr std::size_t kRegionBytes = std::size_t{32} << 20;
-constexpr std::size_t kRegionAlign = std::size_t{64} << 20;
 constexpr std::size_t kMaxEntries = 256;
-
-void* region() {
-  static void* base = [] {
-    void* p = mmap(nullptr, kRegionBytes + kRegionAlign, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
-      std::perror("fuzz_size_class: mmap");
-      std::abort();
-    }
-    const auto addr = reinterpret_cast<std::uintptr_t>(p);
-    return reinterpret_cast<void*>((addr + kRegionAlign - 1) & ~(kRegionAlign - 1));
-  }();
-  return base;
-}
-
-enum class Trace { Off, Ops, Cpp };
-
-Trace trace_mode() {
-  static const Trace mode = [] {
-    const char* env = std::getenv("KMALLOC_FUZZ_TRACE");
-    if (env == nullptr || env[0] == '\0' || std::strcmp(env, "0") == 0)
-      return Trace::Off;
-    return std::strcmp(env, "cpp") == 0 ? Trace::Cpp : Trace::Ops;
-  }();
-  return mode;
-}
-
-struct Stats {
-  unsigned long long inputs = 0, ops = 0, skipped_inputs = 0, skipped_ops = 0, misuse = 0;
-};
-Stats g_stats;
-
-void print_stats() {
-  std::fprintf(stderr,
-               "fuzz_stats: inputs=%llu ops=%llu skipped_inputs=%llu skipped_ops=%llu "
-               "misuse=%llu\n",
-               g_stats.inputs, g_stats.ops, g_stats.skipped_inputs, g_stats.skipped_ops,
-               g_stats.misuse);
-}
-
-void register_stats() {
-  static const bool registered = [] {
-    const char* env = std::getenv("KMALLOC_FUZZ_STATS");
-    if (env != nullptr && std::strcmp(env, "1") == 0)
-      std::atexit(print_stats);
-    return true;
-  }();
-  (void)registered;
-}
-
-// Reads bytes front to back; past the end every read is 0.
-class ByteReader {
-public:
-  ByteReader(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-  bool done() const { return pos_ >= size_; }
-  std::uint8_t u8() { return pos_ < size_ ? data_[pos_++] : 0; }
-  std::uint16_t u16() {
-    const unsigned lo = u8();
-    return static_cast<std::uint16_t>(lo | static_cast<unsigned>(u8()) << 8);
-  }
-
-private:
-  const std::uint8_t* data_;
-  std::size_t size_;
-  std::size_t pos_ = 0;
-};
 
 km::Config decode_config(ByteReader& in) {
   static constexpr unsigned kShifts[] = {12, 14, 16, 12};
@@ -180,38 +109,28 @@ void print_cpp(const km::Config& cfg, const KmallocChecker& checker) {
               cfg.profile == km::Profile::Linux4Slab ? "Linux4Slab" : "Linux6", cfg.page_shift,
               cfg.max_order, cfg.kmalloc_min_size, cfg.arena_size, cfg.dma_zone_size, cfg.nr_cpus,
               static_cast<unsigned long long>(cfg.random_seed));
-  for (const Op& op : checker.ops())
-    std::printf("      %s,\n", to_cpp(op).c_str());
-  std::printf("  };\n");
+  print_cpp_ops(checker);
 }
 
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  register_stats();
+  Stats& stats = begin_input();
   ByteReader in(data, size);
   km::Config cfg = decode_config(in);
   const Trace trace = trace_mode();
-  ++g_stats.inputs;
-  try {
+  return run_checked([&] {
     KmallocChecker checker;
-    km::Status st = checker.init(cfg, region(), cfg.arena_size);
-    if (!st.ok && cfg.dma_zone_size != 0) {
-      cfg.dma_zone_size = 0; // the DMA zone would hold only metadata: no DMA zone
-      st = checker.init(cfg, region(), cfg.arena_size);
-    }
+    const km::Status st = init_checker(checker, cfg);
     if (!st.ok) {
-      ++g_stats.skipped_inputs;
+      ++stats.skipped_inputs;
       if (trace != Trace::Off)
         std::printf("heap init refused the config (%s): %s\n", st.field, st.message);
-      return 0;
+      return;
     }
     // The entries are independent allocations: validate() after reports and at the end only.
     checker.set_validate_interval(0);
-    if (trace == Trace::Ops) {
-      std::printf("config: %s\n", checker.describe_config().c_str());
-      checker.set_trace(stdout);
-    }
+    start_trace(checker, trace);
     std::size_t count = 0;
     for (std::size_t e = 0; !in.done() && e < kMaxEntries; ++e) {
       const std::uint8_t mode = in.u8();
@@ -236,14 +155,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (trace == Trace::Cpp)
       print_cpp(cfg, checker);
-    g_stats.ops += count;
-    g_stats.skipped_ops += checker.skipped_count();
-    g_stats.misuse += checker.misuse_count();
+    stats.ops += count;
+    stats.skipped_ops += checker.skipped_count();
+    stats.misuse += checker.misuse_count();
     checker.finish();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    std::fflush(stderr);
-    std::abort();
-  }
-  return 0;
+  });
 }

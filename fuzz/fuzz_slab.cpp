@@ -7,17 +7,13 @@
 // error with the op list and aborts. KMALLOC_FUZZ_TRACE=1 prints each decoded op as it runs,
 // KMALLOC_FUZZ_TRACE=cpp the op list as C++ for a regression test; KMALLOC_FUZZ_STATS=1 prints
 // "fuzz_stats: inputs=N ops=M ..." at exit.
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <exception>
 #include <vector>
 
+#include "fuzz/fuzz_support.h"
 #include "kmalloc/config.h"
 #include "kmalloc/gfp.h"
 #include "kmalloc/slab.h"
@@ -26,80 +22,13 @@
 
 namespace {
 
+using namespace km::fuzz;
 using namespace km::model::slab;
 
-constexpr std::size_t kRegionBytes = std::size_t{32} << 20;
-constexpr std::size_t kRegionAlign = std::size_t{64} << 20;
 constexpr std::size_t kMinPages = 16;
 constexpr std::size_t kMaxPages = 2048;
 constexpr std::size_t kSmallPages = 256; // most arenas: the checker walks every page per op
 constexpr std::size_t kMaxOps = 2048;
-
-void* region() {
-  static void* base = [] {
-    void* p = mmap(nullptr, kRegionBytes + kRegionAlign, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
-      std::perror("fuzz_slab: mmap");
-      std::abort();
-    }
-    const auto addr = reinterpret_cast<std::uintptr_t>(p);
-    return reinterpret_cast<void*>((addr + kRegionAlign - 1) & ~(kRegionAlign - 1));
-  }();
-  return base;
-}
-
-enum class Trace { Off, Ops, Cpp };
-
-Trace trace_mode() {
-  static const Trace mode = [] {
-    const char* env = std::getenv("KMALLOC_FUZZ_TRACE");
-    if (env == nullptr || env[0] == '\0' || std::strcmp(env, "0") == 0)
-      return Trace::Off;
-    return std::strcmp(env, "cpp") == 0 ? Trace::Cpp : Trace::Ops;
-  }();
-  return mode;
-}
-
-struct Stats {
-  unsigned long long inputs = 0, ops = 0, skipped_inputs = 0, skipped_ops = 0, misuse = 0;
-};
-Stats g_stats;
-
-void print_stats() {
-  std::fprintf(stderr,
-               "fuzz_stats: inputs=%llu ops=%llu skipped_inputs=%llu skipped_ops=%llu "
-               "misuse=%llu\n",
-               g_stats.inputs, g_stats.ops, g_stats.skipped_inputs, g_stats.skipped_ops,
-               g_stats.misuse);
-}
-
-void register_stats() {
-  static const bool registered = [] {
-    const char* env = std::getenv("KMALLOC_FUZZ_STATS");
-    if (env != nullptr && std::strcmp(env, "1") == 0)
-      std::atexit(print_stats);
-    return true;
-  }();
-  (void)registered;
-}
-
-// Reads bytes front to back; past the end every read is 0.
-class ByteReader {
-public:
-  ByteReader(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-  bool done() const { return pos_ >= size_; }
-  std::uint8_t u8() { return pos_ < size_ ? data_[pos_++] : 0; }
-  std::uint16_t u16() {
-    const unsigned lo = u8();
-    return static_cast<std::uint16_t>(lo | static_cast<unsigned>(u8()) << 8);
-  }
-
-private:
-  const std::uint8_t* data_;
-  std::size_t size_;
-  std::size_t pos_ = 0;
-};
 
 // Header, 8 bytes:
 //   [0] page_shift {12,14,16}[b % 3]; bit 2: freelist_hardened off; bits 3-4: max_caches
@@ -364,40 +293,30 @@ void print_cpp(const km::Config& cfg, const SlabChecker& checker) {
               cfg.slub_max_order, cfg.slub_min_objects, cfg.cache_line_size, cfg.max_caches,
               cfg.freelist_hardened ? "true" : "false",
               static_cast<unsigned long long>(cfg.random_seed));
-  for (const Op& op : checker.ops())
-    std::printf("      %s,\n", to_cpp(op).c_str());
-  std::printf("  };\n");
+  print_cpp_ops(checker);
 }
 
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  register_stats();
+  Stats& stats = begin_input();
   ByteReader in(data, size);
   km::Config cfg = decode_config(in);
   const Trace trace = trace_mode();
-  ++g_stats.inputs;
-  try {
+  return run_checked([&] {
     SlabChecker checker;
-    km::Status st = checker.init(cfg, region(), cfg.arena_size);
-    if (!st.ok && cfg.dma_zone_size != 0) {
-      cfg.dma_zone_size = 0; // the DMA zone would hold only metadata: no DMA zone
-      st = checker.init(cfg, region(), cfg.arena_size);
-    }
+    km::Status st = init_checker(checker, cfg);
     if (!st.ok && cfg.max_caches > 4) {
       cfg.max_caches = 4; // the metadata does not fit a small arena
       st = checker.init(cfg, region(), cfg.arena_size);
     }
     if (!st.ok) {
-      ++g_stats.skipped_inputs;
+      ++stats.skipped_inputs;
       if (trace != Trace::Off)
         std::printf("heap init refused the config (%s): %s\n", st.field, st.message);
-      return 0;
+      return;
     }
-    if (trace == Trace::Ops) {
-      std::printf("config: %s\n", checker.describe_config().c_str());
-      checker.set_trace(stdout);
-    }
+    start_trace(checker, trace);
     std::size_t count = 0;
     while (!in.done() && count < kMaxOps) {
       Op op;
@@ -408,14 +327,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (trace == Trace::Cpp)
       print_cpp(cfg, checker);
-    g_stats.ops += count;
-    g_stats.skipped_ops += checker.skipped_count();
-    g_stats.misuse += checker.misuse_count();
+    stats.ops += count;
+    stats.skipped_ops += checker.skipped_count();
+    stats.misuse += checker.misuse_count();
     checker.finish();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    std::fflush(stderr);
-    std::abort();
-  }
-  return 0;
+  });
 }
