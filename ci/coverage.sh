@@ -9,7 +9,9 @@ root=$(pwd)
 bash ci/deps.sh
 cmake --preset coverage >/dev/null
 replays=()
-for src in fuzz/fuzz_*.cpp; do replays+=("$(basename "$src" .cpp)_replay"); done
+for src in $(grep -l LLVMFuzzerTestOneInput fuzz/fuzz_*.cpp); do
+  replays+=("$(basename "$src" .cpp)_replay")
+done
 cmake --build --preset coverage --target "${replays[@]}"
 
 prof="$root/build/coverage/profiles"

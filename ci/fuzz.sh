@@ -27,7 +27,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ ${#targets[@]} -eq 0 ]; then
-  for src in fuzz/fuzz_*.cpp; do targets+=("$(basename "$src" .cpp)"); done
+  for src in $(grep -l LLVMFuzzerTestOneInput fuzz/fuzz_*.cpp); do
+    targets+=("$(basename "$src" .cpp)")
+  done
 fi
 
 bash ci/deps.sh
