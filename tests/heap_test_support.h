@@ -99,6 +99,19 @@ struct Recorder {
   }
 };
 
+// validate() through a recording handler (then the default handler again), so a broken heap
+// fails the calling test with the reports instead of aborting the test binary.
+inline std::size_t quiet_validate(km::Heap& heap) {
+  Recorder rec;
+  heap.set_report_handler(Recorder::handle, &rec);
+  const std::size_t errors = heap.validate();
+  heap.set_report_handler(nullptr, nullptr);
+  EXPECT_EQ(rec.size(), errors);
+  if (!rec.reports.empty())
+    ADD_FAILURE() << "validate() reported:\n" << rec.dump();
+  return errors;
+}
+
 // A configuration to sweep, with a readable name for parameterised test names.
 struct NamedConfig {
   const char* name;

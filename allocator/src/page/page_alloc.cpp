@@ -282,15 +282,15 @@ std::size_t PageAllocator::validate_zone(unsigned zi) const {
     }
     const std::size_t size = std::size_t{1} << order;
     area.free_list.for_each([&](const page* head) {
-      const std::uintptr_t pfn = page_to_pfn(head);
-      const auto addr = pfn << page_shift_;
       free_pages += size;
-      if (checked_descriptor(head) == nullptr) {
+      if (checked_descriptor(head) == nullptr) { // before any arithmetic on the pointer
         report_corruption(r, "LIST", 0, "zone %s: free_area[%u] holds a foreign descriptor", z.name,
                           order);
         ++errors;
         return;
       }
+      const std::uintptr_t pfn = page_to_pfn(head);
+      const auto addr = pfn << page_shift_;
       if ((head->flags & PG_buddy) == 0 || head->order != order || head->owner != PageOwner::Free) {
         report_corruption(r, "AC3", addr,
                           "free block %#lx on free_area[%u] has flags %#x order %u owner %s",
