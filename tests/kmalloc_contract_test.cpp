@@ -993,6 +993,18 @@ TEST_F(KmallocContract, Ksize_OfNullIsZero) {
   expect_no_reports();
 }
 
+// "0 (with a report) for a pointer that is not an allocated object"
+TEST_F(KmallocContract, Ksize_OfAFreedOrInteriorPointerIsZeroWithReport) {
+  auto* p = static_cast<unsigned char*>(heap_.kmalloc(64, GFP_KERNEL));
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(heap_.ksize(p + 8), 0u);
+  expect_reports(ErrorKind::InvalidObjectPointer, 1, "not at an object boundary");
+  heap_.kfree(p);
+  EXPECT_EQ(heap_.ksize(p), 0u);
+  expect_reports(ErrorKind::InvalidObjectPointer, 1, "the object is free");
+  EXPECT_EQ(heap_.validate(), 0u);
+}
+
 // "Return: the cache's object size, or PAGE_SIZE << order for a large kmalloc"
 TEST_F(KmallocContract, Ksize_IsTheCacheObjectSizeOrTheLargeBlock) {
   for (const ProfileSpec& spec : kProfiles) {
@@ -1459,6 +1471,19 @@ TEST_F(KmallocContract, KmemCacheFree_WrongCacheReported) {
   heap_.kfree(k);
   heap_.kmem_cache_destroy(a);
   heap_.kmem_cache_destroy(b);
+}
+
+// "a pointer that is not an object start ... is reported and nothing is freed"
+TEST_F(KmallocContract, KmemCacheFree_InteriorPointerReportedNotFreed) {
+  kmem_cache* c = heap_.kmem_cache_create("contract_interior", 64, 0, 0, nullptr);
+  auto* o = static_cast<unsigned char*>(heap_.kmem_cache_alloc(c, GFP_KERNEL));
+  heap_.kmem_cache_free(c, o + 8);
+  expect_reports(ErrorKind::InvalidObjectPointer, 1, "not at an object boundary");
+  EXPECT_EQ(live(c), 1u) << "refused";
+  EXPECT_EQ(heap_.validate(), 0u);
+  heap_.kmem_cache_free(c, o);
+  EXPECT_EQ(live(c), 0u);
+  heap_.kmem_cache_destroy(c);
 }
 
 TEST_F(KmallocContract, KmemCacheFree_DoubleFreeReported) {
