@@ -206,54 +206,54 @@ void* KmallocFrontEnd::kmalloc_large(std::size_t size, gfp_t gfp) {
 }
 
 bool KmallocFrontEnd::lookup(const void* obj, const char* function, bool freeing,
-                             kmem_cache*& cache, page*& large) const {
+                             kmem_cache*& cache, page*& head) const {
   cache = nullptr;
-  large = nullptr;
+  head = nullptr;
   const std::uintptr_t addr = addr_of(obj);
   page* p = pages_->virt_to_page(addr);
   if (p == nullptr) {
     report_invalid_object_pointer(*reporter_, function, addr, "outside the heap");
     return false;
   }
-  page* head = p->owner == PageOwner::Free || p->owner == PageOwner::Metadata
-                   ? p
-                   : pages_->pfn_to_page(pages_->start_pfn() + p->head);
-  switch (head->owner) {
+  page* h = p->owner == PageOwner::Free || p->owner == PageOwner::Metadata
+                ? p
+                : pages_->pfn_to_page(pages_->start_pfn() + p->head);
+  switch (h->owner) {
   case PageOwner::Slab: {
-    kmem_cache* s = head->slab_cache;
-    const std::uintptr_t base = addr_of(pages_->page_address(head));
-    if ((addr - base) % s->layout.size != 0 || (addr - base) / s->layout.size >= head->objects) {
+    kmem_cache* s = h->slab_cache;
+    const std::uintptr_t base = addr_of(pages_->page_address(h));
+    if ((addr - base) % s->layout.size != 0 || (addr - base) / s->layout.size >= h->objects) {
       report_invalid_object_pointer(*reporter_, function, addr, "not at an object boundary");
       return false;
     }
-    // kfree and kfree_sensitive leave double frees to the slab layer ("Object already free").
     if (!freeing && !slabs_->object_live(obj)) {
       report_invalid_object_pointer(*reporter_, function, addr, "the object is free");
       return false;
     }
     cache = s;
+    head = h;
     return true;
   }
   case PageOwner::LargeKmalloc:
-    if (addr != addr_of(pages_->page_address(head))) {
+    if (addr != addr_of(pages_->page_address(h))) {
       report_invalid_object_pointer(*reporter_, function, addr, "not the start of a large kmalloc");
       return false;
     }
-    large = head;
+    head = h;
     return true;
   case PageOwner::Free:
     report_invalid_object_pointer(*reporter_, function, addr, "in a free page");
     return false;
   default:
     report_invalid_object_pointer(*reporter_, function, addr,
-                                  head->owner == PageOwner::Metadata ? "heap metadata"
-                                                                     : "in an alloc_pages block");
+                                  h->owner == PageOwner::Metadata ? "heap metadata"
+                                                                  : "in an alloc_pages block");
     return false;
   }
 }
 
-std::size_t KmallocFrontEnd::object_size(const kmem_cache* cache, const page* large) const {
-  return large != nullptr ? std::size_t{1} << (pages_->page_shift() + large->order)
+std::size_t KmallocFrontEnd::object_size(const kmem_cache* cache, const page* head) const {
+  return cache == nullptr ? std::size_t{1} << (pages_->page_shift() + head->order)
                           : cache->layout.object_size;
 }
 
@@ -261,24 +261,24 @@ void KmallocFrontEnd::kfree(const void* obj) {
   if (zero_or_null(obj))
     return;
   kmem_cache* cache;
-  page* large;
-  if (!lookup(obj, "kfree", true, cache, large))
+  page* head;
+  if (!lookup(obj, "kfree", true, cache, head))
     return;
-  if (large != nullptr)
-    pages_->free(large, large->order, PageOwner::LargeKmalloc);
+  if (cache == nullptr)
+    pages_->free(head, head->order, PageOwner::LargeKmalloc);
   else
-    slabs_->free(cache, const_cast<void*>(obj));
+    slabs_->free_object(cache, head, const_cast<void*>(obj)); // only the double-free checks left
 }
 
 std::size_t KmallocFrontEnd::ksize(const void* obj) const {
   if (zero_or_null(obj))
     return 0;
   kmem_cache* cache;
-  page* large;
-  if (!lookup(obj, "ksize", false, cache, large))
+  page* head;
+  if (!lookup(obj, "ksize", false, cache, head))
     return 0;
   // slab_ksize(): the stride for caches without red zones or poisoning.
-  return large != nullptr ? object_size(cache, large) : cache->layout.size;
+  return cache == nullptr ? object_size(cache, head) : cache->layout.size;
 }
 
 void* KmallocFrontEnd::krealloc(const void* obj, std::size_t new_size, gfp_t gfp) {
@@ -294,11 +294,11 @@ void* KmallocFrontEnd::krealloc(const void* obj, std::size_t new_size, gfp_t gfp
     return nullptr;
   }
   kmem_cache* cache;
-  page* large;
-  if (!lookup(obj, "krealloc", false, cache, large))
+  page* head;
+  if (!lookup(obj, "krealloc", false, cache, head))
     return nullptr;
   auto* p = static_cast<unsigned char*>(const_cast<void*>(obj));
-  const std::size_t ks = object_size(cache, large);
+  const std::size_t ks = object_size(cache, head);
   if (new_size <= ks) {
     // In place: shrinking never moves. With __GFP_ZERO the bytes past new_size are zeroed so
     // that a later growth in place reads zeros (the kernel without orig_size tracking).
@@ -321,21 +321,21 @@ void KmallocFrontEnd::kfree_sensitive(const void* obj) {
   if (zero_or_null(obj))
     return;
   kmem_cache* cache;
-  page* large;
-  if (!lookup(obj, "kfree_sensitive", true, cache, large))
+  page* head;
+  if (!lookup(obj, "kfree_sensitive", true, cache, head))
     return;
-  const std::size_t ks = large != nullptr ? object_size(cache, large) : cache->layout.size;
   auto* p = static_cast<unsigned char*>(const_cast<void*>(obj));
-  if (large == nullptr && !slabs_->check_free(cache, p))
+  if (cache != nullptr && !slabs_->check_not_free(cache, head, p))
     return; // a detected double free: do not touch the free object
+  const std::size_t ks = cache == nullptr ? object_size(cache, head) : cache->layout.size;
   unpoison(p, ks);
   volatile unsigned char* v = p;
   for (std::size_t i = 0; i < ks; ++i)
     v[i] = 0;
-  if (large != nullptr)
-    pages_->free(large, large->order, PageOwner::LargeKmalloc);
+  if (cache == nullptr)
+    pages_->free(head, head->order, PageOwner::LargeKmalloc);
   else
-    slabs_->free_checked(cache, p);
+    slabs_->free_object(cache, head, p);
 }
 
 } // namespace km

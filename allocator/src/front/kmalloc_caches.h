@@ -52,12 +52,13 @@ public:
 
 private:
   void* kmalloc_large(std::size_t size, gfp_t gfp);
-  // The allocation obj starts: a slab object's cache (large == nullptr) or a large block's head.
-  // Reports and returns false when obj is not the start of a live allocation.
-  // With !freeing a free slab object is reported too.
+  // The allocation obj starts: head is its slab or large block, cache its kmem_cache (nullptr
+  // for a large block). Reports and returns false when obj is not an object start; with
+  // !freeing, also when it is a free slab object (kfree leaves that to the slab layer's
+  // "Object already free").
   bool lookup(const void* obj, const char* function, bool freeing, kmem_cache*& cache,
-              page*& large) const;
-  std::size_t object_size(const kmem_cache* cache, const page* large) const;
+              page*& head) const;
+  std::size_t object_size(const kmem_cache* cache, const page* head) const;
 
   const Reporter* reporter_ = nullptr;
   PageAllocator* pages_ = nullptr;

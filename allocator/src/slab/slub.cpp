@@ -435,9 +435,13 @@ bool SlabAllocator::check_free(kmem_cache* s, void* obj) const {
     report_invalid_object_pointer(*reporter_, s->name, addr_of(obj), "not at an object boundary");
     return false;
   }
-  // The allocation bitmap catches every double free; SLAB_CONSISTENCY_CHECKS also walks the
-  // freelists, and the hardened freelist's naive check (the head of the list the object would
-  // join) stays as a second line should the bitmap be damaged.
+  return check_not_free(s, slab, obj);
+}
+
+// The allocation bitmap catches every double free; SLAB_CONSISTENCY_CHECKS also walks the
+// freelists, and the hardened freelist's naive check (the head of the list the object would
+// join) stays as a second line should the bitmap be damaged.
+bool SlabAllocator::check_not_free(const kmem_cache* s, const page* slab, const void* obj) const {
   const kmem_cache_cpu* c = &s->cpu_slab[cpu_];
   const bool local = c->slab == slab;
   const bool already_free =
@@ -450,6 +454,13 @@ bool SlabAllocator::check_free(kmem_cache* s, void* obj) const {
   return true;
 }
 
+bool SlabAllocator::free_object(kmem_cache* s, page* slab, void* obj) {
+  if (!check_not_free(s, slab, obj))
+    return false;
+  free_to_slab(s, slab, obj);
+  return true;
+}
+
 bool SlabAllocator::free(kmem_cache* s, void* obj) {
   if (obj == nullptr || !check_free(s, obj))
     return false;
@@ -458,8 +469,11 @@ bool SlabAllocator::free(kmem_cache* s, void* obj) {
 }
 
 void SlabAllocator::free_checked(kmem_cache* s, void* obj) {
-  page* p = pages_->virt_to_page(addr_of(obj));
-  page* slab = pages_->pfn_to_page(pages_->start_pfn() + p->head);
+  const page* p = pages_->virt_to_page(addr_of(obj));
+  free_to_slab(s, pages_->pfn_to_page(pages_->start_pfn() + p->head), obj);
+}
+
+void SlabAllocator::free_to_slab(kmem_cache* s, page* slab, void* obj) {
   kmem_cache_cpu* c = &s->cpu_slab[cpu_];
   clear_live(obj);
   poison(obj, s->layout.size);

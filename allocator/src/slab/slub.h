@@ -48,6 +48,10 @@ public:
   // The misuse checks of free() alone (reports and returns false), and the free without them.
   bool check_free(kmem_cache* s, void* obj) const;
   void free_checked(kmem_cache* s, void* obj);
+  // For callers that already found obj's slab and checked it is an object start of s (kfree):
+  // only the double-free checks remain.
+  bool check_not_free(const kmem_cache* s, const page* slab, const void* obj) const;
+  bool free_object(kmem_cache* s, page* slab, void* obj);
   void destroy(kmem_cache* s);
   int shrink(kmem_cache* s);
   void flush(kmem_cache* s);
@@ -74,6 +78,7 @@ private:
   void freeze(kmem_cache_cpu* c, page* slab);
   void deactivate_slab(kmem_cache* s, kmem_cache_cpu* c);
   void slab_free_slow(kmem_cache* s, page* slab, void* obj);
+  void free_to_slab(kmem_cache* s, page* slab, void* obj);
   bool object_valid(const kmem_cache* s, const page* slab, const void* obj) const;
   bool on_freelist(const kmem_cache* s, const page* slab, const void* obj) const;
   void isolate_slab(kmem_cache* s, kmem_cache_cpu* c);
