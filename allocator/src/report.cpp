@@ -37,6 +37,7 @@ const char* error_kind_name(ErrorKind kind) {
   case ErrorKind::FreelistCorrupt: return "FreelistCorrupt";
   case ErrorKind::SizeTooLarge: return "SizeTooLarge";
   case ErrorKind::KmallocDisabled: return "KmallocDisabled";
+  case ErrorKind::HeapUninitialized: return "HeapUninitialized";
   case ErrorKind::Corruption: return "Corruption";
   }
   return "Unknown";
@@ -45,7 +46,8 @@ const char* error_kind_name(ErrorKind kind) {
 bool error_kind_is_warning(ErrorKind kind) {
   return kind == ErrorKind::OrderTooLarge || kind == ErrorKind::InvalidGfp ||
          kind == ErrorKind::CacheCreateFailed || kind == ErrorKind::ObjectsRemaining ||
-         kind == ErrorKind::SizeTooLarge || kind == ErrorKind::KmallocDisabled;
+         kind == ErrorKind::SizeTooLarge || kind == ErrorKind::KmallocDisabled ||
+         kind == ErrorKind::HeapUninitialized;
 }
 
 void default_report_handler(void*, const ErrorReport& report) {
@@ -165,6 +167,15 @@ void warn_kmalloc_too_large(const Reporter& r, std::size_t size, std::size_t max
       "kmalloc: WARNING: kmalloc(%zu) is larger than KMALLOC_MAX_SIZE %zu; returning NULL", size,
       max_size);
   deliver(r, ErrorKind::SizeTooLarge, 0, msg);
+}
+
+void warn_heap_uninitialized(const Reporter& r, const char* function) {
+  char msg[kMessageSize];
+  std::snprintf(msg, sizeof msg,
+                "kmalloc: WARNING: %s on a heap that is not initialised (init was not called or "
+                "failed); the call does nothing",
+                function);
+  deliver(r, ErrorKind::HeapUninitialized, 0, msg);
 }
 
 void warn_kmalloc_disabled(const Reporter& r) {

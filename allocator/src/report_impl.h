@@ -43,6 +43,9 @@ void report_freelist_corrupt(const Reporter& r, const char* cache, std::uintptr_
 void warn_kmalloc_too_large(const Reporter& r, std::size_t size, std::size_t max_size);
 void warn_kmalloc_disabled(const Reporter& r);
 
+// Heap: a method called before a successful init.
+void warn_heap_uninitialized(const Reporter& r, const char* function);
+
 // validate(): `invariant` is the id from the design's table (AC2, AC3, ...).
 void report_corruption(const Reporter& r, const char* invariant, std::uintptr_t addr,
                        const char* format, ...) __attribute__((format(printf, 4, 5)));

@@ -31,6 +31,8 @@ enum class ErrorKind : std::uint8_t {
   // kmalloc front end.
   SizeTooLarge,    // warning: kmalloc size above KMALLOC_MAX_SIZE (NULL returned)
   KmallocDisabled, // warning: kmalloc on a heap built with Profile::None
+  // Heap.
+  HeapUninitialized, // warning: a method of a Heap that was never (successfully) initialised
   // validate() found a broken invariant.
   Corruption,
 };
