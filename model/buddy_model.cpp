@@ -63,9 +63,19 @@ void BuddyModel::init(const Config& cfg, std::uintptr_t arena_start, std::size_t
   npages_ = npages;
   metadata_pages_ = metadata_pages;
 
-  // Zones: DMA is the first dma_zone_size bytes of the arena (if any), Normal the rest.
-  const std::uintptr_t first = start_pfn();
-  const std::size_t dma_pages = cfg.dma_zone_size >> cfg.page_shift;
+  // Zones start after the metadata pages, which belong to none: DMA is the next
+  // dma_zone_size bytes (if any), Normal the rest. An unset dma_zone_size means a quarter of
+  // the arena, at most 16 MiB, in whole pages.
+  const std::uintptr_t first = start_pfn() + metadata_pages;
+  std::size_t dma_bytes = cfg.dma_zone_size;
+  if (dma_bytes == kDmaZoneDefault) {
+    const std::size_t quarter_pages = npages / 4; // whole pages in a quarter of the arena
+    const std::size_t cap_pages = (std::size_t{16} << 20) >> cfg.page_shift;
+    dma_bytes = std::min(quarter_pages, cap_pages) << cfg.page_shift;
+  }
+  cfg_.dma_zone_size = dma_bytes;
+  const std::size_t dma_pages = dma_bytes >> cfg.page_shift;
+  npages -= metadata_pages; // zone pages
   if (dma_pages != 0) {
     zones_.push_back(ModelZone{"DMA", first, dma_pages, {}});
     zones_.push_back(ModelZone{"Normal", first + dma_pages, npages - dma_pages, {}});
@@ -73,12 +83,11 @@ void BuddyModel::init(const Config& cfg, std::uintptr_t arena_start, std::size_t
     zones_.push_back(ModelZone{"Normal", first, npages, {}});
   }
 
-  // Initial free blocks: each zone's non-metadata pages, carved from the bottom into the
-  // largest naturally aligned blocks that fit, each freed (and so merged) in turn.
-  const std::uintptr_t metadata_end = first + metadata_pages;
+  // Initial free blocks: each zone's pages, carved from the bottom into the largest naturally
+  // aligned blocks that fit, each freed (and so merged) in turn.
   for (unsigned z = 0; z < zones_.size(); ++z) {
     const std::uintptr_t end = zones_[z].start_pfn + zones_[z].spanned_pages;
-    std::uintptr_t pfn = std::max(zones_[z].start_pfn, metadata_end);
+    std::uintptr_t pfn = zones_[z].start_pfn;
     while (pfn < end) {
       unsigned order = cfg.max_order;
       while (order > 0 && (pfn % pages_of(order) != 0 || pfn + pages_of(order) > end))

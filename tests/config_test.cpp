@@ -19,12 +19,19 @@ using kmtest::make_config;
 using testing::HasSubstr;
 using testing::StartsWith;
 
-// The rejection names `field` both in Status::field and at the start of the message.
+// The rejection names `field` in Status::field, its option key in Status::option, and both at
+// the start of the message: "arena (Config::arena_size): ..." or, where they are the same name,
+// "page_shift: ...".
 void expect_rejected(const km::Status& st, const char* field) {
   EXPECT_FALSE(st.ok);
   ASSERT_NE(st.field, nullptr);
   EXPECT_STREQ(st.field, field);
-  EXPECT_THAT(std::string(st.message), StartsWith(std::string(field) + ":"));
+  const std::string key = km::option_key_of(field);
+  ASSERT_NE(st.option, nullptr);
+  EXPECT_EQ(std::string(st.option), key);
+  const std::string prefix =
+      key == field ? key + ":" : key + " (Config::" + std::string(field) + "):";
+  EXPECT_THAT(std::string(st.message), StartsWith(prefix));
 }
 
 km::Status check(const km::Config& cfg) {
@@ -115,7 +122,7 @@ TEST(ValidateConfig, DmaNotAPageMultipleIsRejected) {
 TEST(ValidateConfig, DmaNotSmallerThanArenaIsRejected) {
   const km::Status st = check(make_config(12, 10, 64, 64));
   expect_rejected(st, "dma_zone_size");
-  EXPECT_THAT(std::string(st.message), HasSubstr("smaller than arena_size"));
+  EXPECT_THAT(std::string(st.message), HasSubstr("must be smaller than arena"));
   expect_rejected(check(make_config(12, 10, 64, 128)), "dma_zone_size");
   EXPECT_TRUE(check(make_config(12, 10, 64, 63)).ok);
 }
@@ -176,17 +183,32 @@ TEST(HeapInitConfig, InvalidConfigNamesTheFieldAndKeepsNothing) {
   EXPECT_TRUE(heap.initialized());
 }
 
-TEST(HeapInitConfig, DmaZoneSwallowedByMetadataIsRejected) {
-  // 64 MiB of 4 KiB pages needs ~193 metadata pages; a 16-page DMA zone would hold none free.
+TEST(HeapInitConfig, DmaZoneIsNotCarvedFromTheMetadata) {
+  // Issue 7, finding 6: the metadata used to be carved out of ZONE_DMA, so a small DMA zone (or
+  // a large arena, whose metadata outgrew 16 MiB) failed. The zones now follow the metadata.
   km::Heap heap;
   const km::Status st = heap.init(make_config(12, 10, 16384, 16));
-  expect_rejected(st, "dma_zone_size");
-  EXPECT_THAT(std::string(st.message), HasSubstr("metadata pages"));
-  EXPECT_FALSE(heap.initialized());
-  // One page of DMA is swallowed even in the smallest arena.
+  ASSERT_TRUE(st.ok) << st.message;
+  ASSERT_EQ(heap.nr_zones(), 2u);
+  EXPECT_EQ(heap.zone_info(0).spanned_pages, 16u);
+  EXPECT_EQ(heap.zone_info(0).free_pages, 16u);
+  EXPECT_EQ(heap.zone_info(0).start_pfn,
+            heap.arena_start() / 4096 + heap.page_counts().metadata);
   km::Heap small;
-  expect_rejected(small.init(make_config(12, 10, 64, 1)), "dma_zone_size");
-  EXPECT_FALSE(small.initialized());
+  ASSERT_TRUE(small.init(make_config(12, 10, 64, 1)).ok);
+  EXPECT_EQ(small.zone_info(0).free_pages, 1u);
+}
+
+TEST(HeapInitConfig, DmaZoneLeavingNoNormalPageIsRejected) {
+  km::Heap probe;
+  ASSERT_TRUE(probe.init(make_config(12, 10, 64, 0)).ok);
+  const std::size_t metadata = probe.page_counts().metadata;
+  km::Heap heap;
+  const km::Status st = heap.init(make_config(12, 10, 64, 64 - metadata));
+  expect_rejected(st, "dma_zone_size");
+  EXPECT_THAT(std::string(st.message), HasSubstr("leaves no page for ZONE_NORMAL"));
+  EXPECT_FALSE(heap.initialized());
+  EXPECT_TRUE(heap.init(make_config(12, 10, 64, 64 - metadata - 1)).ok);
 }
 
 TEST(HeapInitConfig, DoubleInitIsRejected) {
@@ -261,8 +283,8 @@ TEST(HeapInitRegion, RegionConfigErrorsNameTheirField) {
   km::Config odd_dma = make_config(12, 4, 0, 8);
   odd_dma.dma_zone_size += 1;
   expect_rejected(heap.init(odd_dma, region.get(), region.size()), "dma_zone_size");
-  expect_rejected(heap.init(make_config(12, 4, 0, 1), region.get(), region.size()),
-                  "dma_zone_size");
+  expect_rejected(heap.init(make_config(12, 4, 0, 63), region.get(), region.size()),
+                  "dma_zone_size"); // leaves no ZONE_NORMAL page after the metadata
   EXPECT_FALSE(heap.initialized());
 }
 

@@ -60,8 +60,9 @@ void expect_fresh_heap(km::Heap& heap, std::size_t npages) {
     const km::ZoneInfo zi = heap.zone_info(z);
     const bool dma = dma_pages != 0 && z == 0;
     EXPECT_STREQ(zi.name, dma ? "DMA" : "Normal");
-    EXPECT_EQ(zi.start_pfn, (heap.arena_start() / ps) + (z == 0 ? 0 : dma_pages));
-    EXPECT_EQ(zi.spanned_pages, dma ? dma_pages : npages - dma_pages);
+    // The zones follow the metadata pages, which belong to none: DMA, then Normal.
+    EXPECT_EQ(zi.start_pfn, (heap.arena_start() / ps) + metadata + (z == 0 ? 0 : dma_pages));
+    EXPECT_EQ(zi.spanned_pages, dma ? dma_pages : npages - metadata - dma_pages);
     std::size_t listed = 0;
     for (unsigned o = 0; o <= km::kMaxOrderLimit; ++o) {
       listed += zi.nr_free[o] << o;
@@ -73,7 +74,7 @@ void expect_fresh_heap(km::Heap& heap, std::size_t npages) {
     spanned += zi.spanned_pages;
     free += zi.free_pages;
   }
-  EXPECT_EQ(spanned, npages);
+  EXPECT_EQ(spanned, npages - metadata);
   EXPECT_EQ(free, c.free);
   EXPECT_EQ(kmtest::free_blocks(heap), kmtest::expected_initial_blocks(heap));
   EXPECT_EQ(kmtest::quiet_validate(heap), 0u);
@@ -221,8 +222,9 @@ TEST_F(SmallHeap, WindowLayout) {
   EXPECT_EQ(kmtest::free_blocks(heap()), expected);
   const km::ZoneInfo zi = heap().zone_info(0);
   EXPECT_STREQ(zi.name, "Normal");
-  EXPECT_EQ(zi.start_pfn, heap().arena_start() / heap().page_size());
-  EXPECT_EQ(zi.spanned_pages, kPages);
+  const std::size_t meta = heap().page_counts().metadata;
+  EXPECT_EQ(zi.start_pfn, heap().arena_start() / heap().page_size() + meta);
+  EXPECT_EQ(zi.spanned_pages, kPages - meta);
   EXPECT_EQ(zi.free_pages, 15u);
   EXPECT_EQ(zi.nr_free[0], 1u);
   EXPECT_EQ(zi.nr_free[1], 1u);
@@ -248,10 +250,10 @@ TEST(Buddyinfo, TwoZonesAndWideCounts) {
   const std::size_t meta = rh.heap().page_counts().metadata;
   char expected[128];
   std::snprintf(expected, sizeof expected, "Node 0, zone %8s %6zu \nNode 0, zone %8s %6zu \n",
-                "DMA", 1024 - meta, "Normal", std::size_t{3072});
+                "DMA", std::size_t{1024}, "Normal", 3072 - meta);
   EXPECT_EQ(kmtest::buddyinfo_string(rh.heap()), expected);
   EXPECT_THAT(kmtest::buddyinfo_string(rh.heap()),
-              testing::EndsWith("\nNode 0, zone   Normal   3072 \n"));
+              testing::StartsWith("Node 0, zone      DMA   1024 \n"));
 }
 
 TEST(Buddyinfo, OneColumnPerOrderUpToMaxOrder) {
@@ -341,10 +343,13 @@ TEST_F(SmallHeap, PageInfoOfEachKindOfPage) {
 TEST(PageInfo, ZoneOfEachPage) {
   RegionHeap rh(lean(make_config(12, 4, 0, 16)), 64, 64);
   ASSERT_TRUE(rh.status().ok);
+  // Metadata first (no zone; reported as 0), then 16 pages of DMA, then Normal.
+  const std::size_t meta = rh.heap().page_counts().metadata;
   for (std::uintptr_t rel = 0; rel < 64; ++rel) {
     const km::PageInfo info = rh.heap().page_info(reinterpret_cast<void*>(rh.addr(rel)));
     EXPECT_TRUE(info.in_arena);
-    EXPECT_EQ(info.zone, rel < 16 ? 0u : 1u) << rel;
+    EXPECT_EQ(info.owner == km::PageOwner::Metadata, rel < meta) << rel;
+    EXPECT_EQ(info.zone, rel < meta + 16 ? 0u : 1u) << rel;
   }
 }
 

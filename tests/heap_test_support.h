@@ -284,4 +284,19 @@ private:
   km::Status status_;
 };
 
+// The metadata pages a heap of `pages` pages built from cfg keeps, measured on a throwaway heap
+// over a region (the count does not depend on the DMA zone).
+inline std::size_t metadata_pages_of(km::Config cfg, std::size_t pages) {
+  cfg.dma_zone_size = 0;
+  RegionHeap probe(cfg, pages);
+  return probe.status().ok ? probe.heap().page_counts().metadata : 0;
+}
+
+// cfg with ZONE_DMA sized so that the metadata and ZONE_DMA together are the first
+// `first_pages` pages of an arena of `pages` pages (the zones follow the metadata).
+inline km::Config with_dma_ending_at(km::Config cfg, std::size_t pages, std::size_t first_pages) {
+  cfg.dma_zone_size = (first_pages - metadata_pages_of(cfg, pages)) << cfg.page_shift;
+  return cfg;
+}
+
 } // namespace kmtest

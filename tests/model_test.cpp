@@ -68,8 +68,9 @@ TEST(BuddyModel, InitialBlocksAreMaximalAlignedBlocksAfterMetadata) {
 
 TEST(BuddyModel, InitialBlocksOfAnUnalignedArenaAndTwoZones) {
   BuddyModel m;
-  // Arena at pfn 0x103, 29 pages: metadata 0x103, DMA 0x103..0x10a, Normal 0x10b..0x11f.
-  m.init(model_config(3, 29, 8), addr_of(0x103), 29, 1);
+  // Arena at pfn 0x103, 29 pages: metadata 0x103, then DMA 0x104..0x10a (7 pages), Normal
+  // 0x10b..0x11f. The zones follow the metadata.
+  m.init(model_config(3, 29, 7), addr_of(0x103), 29, 1);
   ASSERT_EQ(m.nr_zones(), 2u);
   EXPECT_EQ(m.zone(0).name, "DMA");
   EXPECT_EQ(blocks(m, 0), (std::vector<ModelBlock>{{0x104, 2}, {0x108, 1}, {0x10a, 0}}));
@@ -129,8 +130,8 @@ TEST(BuddyModel, FreeAppliesTheMergeClosure) {
 
 TEST(BuddyModel, MergeStopsAtMaxOrderAndAtZoneBoundaries) {
   BuddyModel m;
-  // max_order 1; DMA 0x100..0x103 (metadata 0x100), Normal 0x104..0x10f.
-  m.init(model_config(1, 16, 4), addr_of(kStartPfn), 16, 1);
+  // max_order 1; metadata 0x100, DMA 0x101..0x103, Normal 0x104..0x10f.
+  m.init(model_config(1, 16, 3), addr_of(kStartPfn), 16, 1);
   EXPECT_EQ(blocks(m, 0), (std::vector<ModelBlock>{{0x101, 0}, {0x102, 1}}));
   EXPECT_EQ(blocks(m, 1),
             (std::vector<ModelBlock>{
@@ -144,7 +145,7 @@ TEST(BuddyModel, MergeStopsAtMaxOrderAndAtZoneBoundaries) {
 
 TEST(BuddyModel, ZonelistAndRefusals) {
   BuddyModel m;
-  m.init(model_config(3, 32, 16), addr_of(kStartPfn), 32, 1);
+  m.init(model_config(3, 32, 15), addr_of(kStartPfn), 32, 1);
   AllocExpect e = m.expect_alloc(GFP_KERNEL, 3);
   EXPECT_EQ(e.kind, AllocExpect::Success);
   EXPECT_EQ(e.zone, 1u); // Normal first
@@ -176,7 +177,7 @@ TEST(BuddyModel, ZonelistAndRefusals) {
 
 TEST(BuddyModel, DmaRequestsNeverFallBackToNormal) {
   BuddyModel m;
-  m.init(model_config(3, 32, 4), addr_of(kStartPfn), 32, 1); // DMA free: 0x101 (0), 0x102 (1)
+  m.init(model_config(3, 32, 3), addr_of(kStartPfn), 32, 1); // DMA free: 0x101 (0), 0x102 (1)
   EXPECT_EQ(m.expect_alloc(GFP_DMA, 2).kind, AllocExpect::NoMemory);
   EXPECT_EQ(m.expect_alloc(GFP_KERNEL, 2).kind, AllocExpect::Success);
   // Exhaust Normal's order-3 blocks: order 3 then falls back to nothing (DMA has none).

@@ -323,8 +323,11 @@ TEST(HeapInitOptions, BadCombinationsNameTheField) {
   expect_init_rejected(
       "profile=linux-6,max_order=0", "max_order",
       "max_order: must be at least 1 for linux-6 (kmalloc-<2*PAGE_SIZE> cache) (got 0)");
+  // Errors name the option key the user wrote and the Config field behind it.
   expect_init_rejected("profile=linux-6,arena=32M,dma=32M", "dma_zone_size",
-                       "dma_zone_size: must be smaller than arena_size (got 33554432)");
+                       "dma (Config::dma_zone_size): must be smaller than arena (got 33554432)");
+  expect_init_rejected("profile=linux-6,arena=20K", "arena_size",
+                       "arena (Config::arena_size): must hold at least 8 pages (got 20480)");
   expect_init_rejected("profile=linux-6,slub_min_order=4", "slub_min_order",
                        "slub_min_order: must not exceed slub_max_order (got 4)");
   expect_init_rejected("page_shift=13", "page_shift",

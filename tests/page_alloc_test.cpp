@@ -198,12 +198,13 @@ INSTANTIATE_TEST_SUITE_P(PageSizes, WorkedExample, testing::Values(12u, 14u, 16u
                          });
 
 // ---------------------------------------------------------------------------------------------
-// Zones: 128 pages over a region aligned to 128 pages, DMA = the first 64 (metadata included),
-// Normal = the last 64 (four free order-4 blocks), MAX_ORDER 4.
+// Zones: 128 pages over a region aligned to 128 pages; the metadata and DMA are the first 64,
+// Normal the last 64 (four free order-4 blocks), MAX_ORDER 4.
 
 class ZoneFallback : public testing::Test {
 protected:
-  ZoneFallback() : rh_(lean(make_config(12, 4, 0, 64)), 128, 128) {}
+  ZoneFallback()
+      : rh_(kmtest::with_dma_ending_at(lean(make_config(12, 4, 0, 0)), 128, 64), 128, 128) {}
   void SetUp() override {
     ASSERT_TRUE(rh_.status().ok) << rh_.status().message;
     ASSERT_EQ(heap().nr_zones(), 2u);

@@ -143,7 +143,11 @@ struct Broken : ::testing::Test {
     checker.apply(sl::CacheAlloc{0, GFP_KERNEL});
     checker.apply(sl::CacheAlloc{0, GFP_KERNEL});
   }
-  kmem_cache* cache0() const { return reinterpret_cast<kmem_cache*>(checker.model().cache(0).ptr); }
+  // The descriptors behind the model's cache handles.
+  kmem_cache* cache_desc(unsigned i) const {
+    return state->slabs.resolve(reinterpret_cast<kmem_cache*>(checker.model().cache(i).ptr));
+  }
+  kmem_cache* cache0() const { return cache_desc(0); }
   void* object(sl::ObjectId id) const {
     return reinterpret_cast<void*>(checker.model().object(id).addr);
   }
@@ -180,7 +184,7 @@ TEST_F(Broken, UnexpectedReport) {
   // The slab claims another cache: a plain free is reported as a wrong-cache free.
   checker.apply(sl::CacheCreate{64, 0, 0, false});
   page* head = state->pages.virt_to_page(reinterpret_cast<std::uintptr_t>(object(0)));
-  head->slab_cache = reinterpret_cast<kmem_cache*>(checker.model().cache(1).ptr);
+  head->slab_cache = cache_desc(1);
   EXPECT_NE(run(sl::CacheFree{0}).find("expected no report"), std::string::npos);
   head->slab_cache = cache0();
 }
@@ -206,7 +210,7 @@ TEST_F(Broken, FillPatternNO2) {
 
 TEST_F(Broken, ConstructorCalls) {
   checker.apply(sl::CacheCreate{40, 0, 0, true});
-  reinterpret_cast<kmem_cache*>(checker.model().cache(1).ptr)->ctor = nullptr;
+  cache_desc(1)->ctor = nullptr;
   EXPECT_NE(run(sl::CacheAlloc{1, GFP_KERNEL}).find("constructor ran 0 times"), std::string::npos);
 }
 

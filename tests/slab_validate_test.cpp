@@ -54,21 +54,26 @@ protected:
     ASSERT_NE(state, nullptr);
     sa = &state->slabs;
     pa = &state->pages;
-    c = heap.kmem_cache_create("val-64", 64, 0, 0, nullptr);
-    other = heap.kmem_cache_create("val-other", 64, 0, 0, nullptr);
+    ch = heap.kmem_cache_create("val-64", 64, 0, 0, nullptr);
+    oh = heap.kmem_cache_create("val-other", 64, 0, 0, nullptr);
+    ASSERT_NE(ch, nullptr);
+    ASSERT_NE(oh, nullptr);
+    // The heap hands out handles; the corruption below works on the descriptors behind them.
+    c = sa->resolve(ch);
+    other = sa->resolve(oh);
     ASSERT_NE(c, nullptr);
     ASSERT_NE(other, nullptr);
     heap.set_cpu(0);
     for (int i = 0; i < 64 * 3 + 10; ++i) {
-      objs.push_back(heap.kmem_cache_alloc(c, GFP_KERNEL));
+      objs.push_back(heap.kmem_cache_alloc(ch, GFP_KERNEL));
       ASSERT_NE(objs.back(), nullptr);
     }
-    heap.kmem_cache_flush(c); // S0, S1, S2 full; S3 partial
+    heap.kmem_cache_flush(ch); // S0, S1, S2 full; S3 partial
     f1 = objs[64 + 5];
     f2 = objs[128 + 7];
-    heap.kmem_cache_free(c, f1);
-    heap.kmem_cache_free(c, f2);
-    void* more = heap.kmem_cache_alloc(c, GFP_KERNEL); // takes S3 back as the cpu slab
+    heap.kmem_cache_free(ch, f1);
+    heap.kmem_cache_free(ch, f2);
+    void* more = heap.kmem_cache_alloc(ch, GFP_KERNEL); // takes S3 back as the cpu slab
     ASSERT_NE(more, nullptr);
     objs.push_back(more);
     s0 = slab_of(objs[0]);
@@ -118,7 +123,9 @@ protected:
   km::HeapState* state = nullptr;
   km::SlabAllocator* sa = nullptr;
   km::PageAllocator* pa = nullptr;
-  kmem_cache* c = nullptr;
+  kmem_cache* ch = nullptr; // handles
+  kmem_cache* oh = nullptr;
+  kmem_cache* c = nullptr; // their descriptors
   kmem_cache* other = nullptr;
   std::vector<void*> objs;
   void* f1 = nullptr;
@@ -134,13 +141,13 @@ TEST_F(SlabValidate, CleanHeapValidatesToZero) {
   // And stays clean through ordinary use on several cpus.
   for (unsigned cpu = 0; cpu < 8; ++cpu) {
     heap.set_cpu(cpu);
-    void* p = heap.kmem_cache_alloc(c, GFP_KERNEL);
-    void* q = heap.kmem_cache_alloc(other, GFP_KERNEL);
+    void* p = heap.kmem_cache_alloc(ch, GFP_KERNEL);
+    void* q = heap.kmem_cache_alloc(oh, GFP_KERNEL);
     ASSERT_NE(p, nullptr);
     ASSERT_NE(q, nullptr);
     heap.set_cpu((cpu + 3) % 8);
-    heap.kmem_cache_free(c, p);
-    heap.kmem_cache_free(other, q);
+    heap.kmem_cache_free(ch, p);
+    heap.kmem_cache_free(oh, q);
     expect_clean();
   }
   heap.flush_cpu_slabs();
@@ -384,12 +391,14 @@ TEST(SlabConsistencyChecks, CorruptFreePointerIsCaughtAtAllocation) {
   Recorder rec;
   heap.set_report_handler(Recorder::handle, &rec);
   km::SlabAllocator& sa = heap.state_for_testing()->slabs;
-  kmem_cache* dbg = heap.kmem_cache_create("val-dbg", 64, 0, SLAB_CONSISTENCY_CHECKS, nullptr);
+  kmem_cache* dbg_handle =
+      heap.kmem_cache_create("val-dbg", 64, 0, SLAB_CONSISTENCY_CHECKS, nullptr);
   kmem_cache* plain = heap.kmem_cache_create("val-plain", 64, 0, 0, nullptr);
+  kmem_cache* dbg = sa.resolve(dbg_handle);
   ASSERT_NE(dbg, nullptr);
   ASSERT_NE(plain, nullptr);
   void* elsewhere = heap.kmem_cache_alloc(plain, GFP_KERNEL);
-  void* a = heap.kmem_cache_alloc(dbg, GFP_KERNEL);
+  void* a = heap.kmem_cache_alloc(dbg_handle, GFP_KERNEL);
   ASSERT_NE(a, nullptr);
   const std::uintptr_t bad_slab = heap.slab_object(a).slab;
   // cpu 0's freelist: h -> n1 -> n2 -> ...; n2's link now points into another cache's slab.
@@ -397,12 +406,12 @@ TEST(SlabConsistencyChecks, CorruptFreePointerIsCaughtAtAllocation) {
   void* n1 = sa.get_freepointer(dbg, h);
   void* n2 = sa.get_freepointer(dbg, n1);
   sa.set_freepointer(dbg, n2, elsewhere);
-  EXPECT_EQ(heap.kmem_cache_alloc(dbg, GFP_KERNEL), h);
-  EXPECT_EQ(heap.kmem_cache_alloc(dbg, GFP_KERNEL), n1);
+  EXPECT_EQ(heap.kmem_cache_alloc(dbg_handle, GFP_KERNEL), h);
+  EXPECT_EQ(heap.kmem_cache_alloc(dbg_handle, GFP_KERNEL), n1);
   EXPECT_EQ(rec.size(), 0u) << rec.dump();
   // Allocating n2 would hand its corrupt link to the cpu: reported, the slab isolated, and the
   // allocation served from a new slab.
-  void* fresh = heap.kmem_cache_alloc(dbg, GFP_KERNEL);
+  void* fresh = heap.kmem_cache_alloc(dbg_handle, GFP_KERNEL);
   ASSERT_EQ(rec.size(), 1u) << rec.dump();
   EXPECT_EQ(rec.reports[0].kind, ErrorKind::FreelistCorrupt);
   EXPECT_EQ(rec.reports[0].message,
@@ -410,8 +419,8 @@ TEST(SlabConsistencyChecks, CorruptFreePointerIsCaughtAtAllocation) {
   EXPECT_EQ(rec.reports[0].address, reinterpret_cast<std::uintptr_t>(n2));
   ASSERT_NE(fresh, nullptr);
   EXPECT_NE(heap.slab_object(fresh).slab, bad_slab);
-  EXPECT_EQ(heap.slab_object(fresh).cache, dbg);
-  const km::CacheInfo ci = heap.cache_info(dbg);
+  EXPECT_EQ(heap.slab_object(fresh).cache, dbg_handle);
+  const km::CacheInfo ci = heap.cache_info(dbg_handle);
   EXPECT_EQ(ci.nr_slabs, 2u);
   EXPECT_EQ(ci.nr_full, 1u); // the isolated slab
   EXPECT_EQ(ci.nr_cpu_slabs, 1u);
@@ -419,11 +428,11 @@ TEST(SlabConsistencyChecks, CorruptFreePointerIsCaughtAtAllocation) {
   EXPECT_EQ(heap.validate(), 0u) << rec.dump();
   // Every live object can still be freed; the isolated slab's free objects are leaked.
   for (void* p : {a, h, n1, fresh})
-    heap.kmem_cache_free(dbg, p);
+    heap.kmem_cache_free(dbg_handle, p);
   heap.kmem_cache_free(plain, elsewhere);
   EXPECT_EQ(rec.size(), 0u) << rec.dump();
   EXPECT_EQ(heap.validate(), 0u) << rec.dump();
-  heap.kmem_cache_destroy(dbg);
+  heap.kmem_cache_destroy(dbg_handle);
   ASSERT_EQ(rec.size(), 1u) << rec.dump();
   EXPECT_EQ(rec.reports[0].kind, ErrorKind::ObjectsRemaining);
   EXPECT_EQ(rec.reports[0].message, "kmalloc: WARNING: kmem_cache_destroy val-dbg: Slab cache "

@@ -2,8 +2,8 @@
 // corrupted on purpose through state_for_testing(), with the invariant id and text expected, and
 // a clean heap validates to 0.
 //
-// Heap used: 112 pages of 4 KiB, MAX_ORDER 4, DMA = the first 64 pages (the metadata and the
-// blocks after it), Normal = the last 48 pages. Relative page numbers are chosen so that Normal
+// Heap used: 112 pages of 4 KiB, MAX_ORDER 4; the metadata pages and then ZONE_DMA fill the
+// first 64 pages, Normal is the last 48 pages. Relative page numbers are chosen so that Normal
 // is 16..63 (free blocks 16, 32 and 48 at order 4, 16 aligned to 16 pages) and DMA is -48..15;
 // the metadata pages start the arena (meta_page()). Nothing below depends on how many
 // metadata pages there are.
@@ -41,7 +41,9 @@ class ValidateCorruption : public testing::Test {
 protected:
   // The region is aligned to 64 pages; the heap starts 16 pages into it; relative numbers count
   // from 64 pages into it.
-  ValidateCorruption() : rh_(lean(make_config(12, 4, 0, 64)), kPages, 64, 16 * 4096) {
+  ValidateCorruption()
+      : rh_(kmtest::with_dma_ending_at(lean(make_config(12, 4, 0, 0)), kPages, 64), kPages, 64,
+            16 * 4096) {
     rh_.set_origin(64);
   }
 
@@ -191,7 +193,7 @@ TEST_F(ValidateCorruption, LIST_NrFreeNotListLength) {
   zone(1).area[4].nr_free = 4;
   const std::size_t buddies = dma_blocks() + 3;
   ASSERT_NO_FATAL_FAILURE(expect_reports(
-      2, {R"(kmalloc: validate: LIST: zone Normal: free_area\[4\].nr_free 4 != list length 3)",
+      2, {R"(kmalloc: validate: LIST: zone Normal: free_area\[4\].nr_free 4 != list length 3 \+ 0 deferred)",
           "kmalloc: validate: LIST: " + std::to_string(buddies) +
               " pages are marked PG_buddy but the lists hold " + std::to_string(buddies + 1) +
               " blocks"}));
@@ -327,16 +329,27 @@ TEST_F(ValidateCorruption, AC2_ZoneSumNotFreePages) {
 
 // ---- the memmap walk in validate()
 
-// The first metadata page with owner 9. Reports: DESC unknown owner; AC2 metadata counter one
-// short.
-TEST_F(ValidateCorruption, DESC_UnknownOwner) {
+// Metadata pages are known by position and their descriptors are never written: a metadata
+// descriptor with an owner is one DESC report (the metadata counter is unaffected).
+TEST_F(ValidateCorruption, DESC_WrittenMetadataDescriptor) {
   meta_page()->owner = static_cast<km::PageOwner>(9);
-  const std::size_t meta = heap().page_counts().metadata;
   ASSERT_NO_FATAL_FAILURE(expect_reports(
-      2, {"kmalloc: validate: DESC: page " + hex(meta_addr()) + " has an unknown owner 9",
-          "kmalloc: validate: AC2: " + std::to_string(meta - 1) +
-              " pages are owned by metadata but the counter says " + std::to_string(meta)}));
+      1, {"kmalloc: validate: DESC: metadata page " + hex(meta_addr()) +
+          " has a written descriptor \\(owner 9\\); metadata descriptors are never written"}));
   EXPECT_EQ(rec_.reports[0].address, meta_addr());
+}
+
+// A tail page of the free Normal block at 32 (order 4) with owner 9. Reports: AC3 (a page of a
+// free block not owned by free), DESC unknown owner, AC2 free counter one above the descriptors
+// and the zones one above the descriptors.
+TEST_F(ValidateCorruption, DESC_UnknownOwner) {
+  pg(40)->owner = static_cast<km::PageOwner>(9);
+  ASSERT_NO_FATAL_FAILURE(expect_reports(
+      4, {"kmalloc: validate: AC3: page 8 of free block " + hex(addr(32)) +
+              " \\(order 4\\) is owned by unknown with flags 0",
+          "kmalloc: validate: DESC: page " + hex(addr(40)) + " has an unknown owner 9",
+          "kmalloc: validate: AC2: [0-9]+ pages are owned by free but the counter says [0-9]+",
+          "kmalloc: validate: AC2: zones count [0-9]+ free pages, descriptors [0-9]+"}));
 }
 
 // A metadata page that claims zone Normal, a free tail page that claims DMA: one report each.
@@ -509,7 +522,7 @@ TEST(ValidateArenaEnd, AllocatedBlockPastTheArena) {
 // Buddies in different zones are legitimately both free (no merge across zones) and validate()
 // must not report them: DMA = 0..47 ends with 32 (o4), Normal starts with its buddy 48 (o4).
 TEST(ValidateZones, BuddiesAcrossTheZoneBoundaryAreNotCoalesced) {
-  RegionHeap rh(lean(make_config(12, 5, 0, 48)), 64, 64);
+  RegionHeap rh(kmtest::with_dma_ending_at(lean(make_config(12, 5, 0, 0)), 64, 48), 64, 64);
   ASSERT_TRUE(rh.status().ok);
   Recorder rec;
   rh.heap().set_report_handler(Recorder::handle, &rec);

@@ -1,18 +1,56 @@
 // config.cpp - Config validation: every rejection names the field.
 #include <cstdio>
+#include <cstring>
 
 #include "kmalloc/config.h"
 
 namespace km {
 
 namespace {
+
+struct FieldKey {
+  const char* field;
+  const char* option;
+};
+
+// Config fields whose parse_options() key differs from the field name.
+constexpr FieldKey kRenamedFields[] = {
+    {"arena_size", "arena"},           {"dma_zone_size", "dma"}, {"kmalloc_min_size", "min_size"},
+    {"freelist_hardened", "hardened"}, {"random_seed", "seed"},
+};
+
 bool fail(Status& out, const char* field, const char* text, unsigned long long value) {
   out.ok = false;
   out.field = field;
-  std::snprintf(out.message, sizeof out.message, "%s: %s (got %llu)", field, text, value);
+  out.option = option_key_of(field);
+  if (std::strcmp(out.option, field) != 0)
+    std::snprintf(out.message, sizeof out.message, "%s (Config::%s): %s (got %llu)", out.option,
+                  field, text, value);
+  else
+    std::snprintf(out.message, sizeof out.message, "%s: %s (got %llu)", field, text, value);
   return false;
 }
+
 } // namespace
+
+const char* option_key_of(const char* field) {
+  if (field == nullptr)
+    return "";
+  for (const FieldKey& k : kRenamedFields)
+    if (std::strcmp(k.field, field) == 0)
+      return k.option;
+  return field;
+}
+
+std::size_t effective_dma_zone_size(const Config& cfg, std::size_t arena_bytes) {
+  if (cfg.dma_zone_size != kDmaZoneDefault)
+    return cfg.dma_zone_size;
+  const std::size_t page_size = std::size_t{1} << (cfg.page_shift & 31);
+  std::size_t dma = arena_bytes / 4;
+  if (dma > (std::size_t{16} << 20))
+    dma = std::size_t{16} << 20;
+  return dma / page_size * page_size;
+}
 
 bool validate_config(const Config& cfg, Status& out) {
   out = Status{};
@@ -27,10 +65,11 @@ bool validate_config(const Config& cfg, Status& out) {
     return fail(out, "arena_size", "must hold at least 8 pages", cfg.arena_size);
   if ((cfg.arena_size >> cfg.page_shift) > (std::size_t{1} << 31))
     return fail(out, "arena_size", "must hold at most 2^31 pages", cfg.arena_size);
-  if (cfg.dma_zone_size % page_size != 0)
-    return fail(out, "dma_zone_size", "must be a multiple of the page size", cfg.dma_zone_size);
-  if (cfg.dma_zone_size >= cfg.arena_size)
-    return fail(out, "dma_zone_size", "must be smaller than arena_size", cfg.dma_zone_size);
+  const std::size_t dma = effective_dma_zone_size(cfg, cfg.arena_size);
+  if (dma % page_size != 0)
+    return fail(out, "dma_zone_size", "must be a multiple of the page size", dma);
+  if (dma >= cfg.arena_size)
+    return fail(out, "dma_zone_size", "must be smaller than arena", dma);
   if (cfg.nr_cpus < 1 || cfg.nr_cpus > kMaxCpus)
     return fail(out, "nr_cpus", "must be between 1 and 64", cfg.nr_cpus);
   if (cfg.slub_max_order > kMaxOrderLimit)

@@ -28,23 +28,46 @@ Heap::~Heap() {
   destroy();
 }
 
-Status Heap::init(const Config& cfg) {
+namespace {
+// What an uninitialised heap's config() returns.
+constexpr Config kNoConfig{};
+const void* const kZeroSizePtr = reinterpret_cast<const void*>(16); // ZERO_SIZE_PTR
+
+CacheInfo no_cache_info() {
+  CacheInfo none{};
+  none.name = "(not a live cache)";
+  return none;
+}
+
+Status failure(const char* field, const char* option) {
   Status st;
+  st.ok = false;
+  st.field = field;
+  st.option = option;
+  return st;
+}
+} // namespace
+
+void Heap::warn_uninitialized(const char* function) const {
+  const Reporter r{handler_, handler_context_};
+  warn_heap_uninitialized(r, function);
+}
+
+Status Heap::init(const Config& cfg) {
   if (state_ != nullptr) {
-    st.ok = false;
-    st.field = "heap";
+    Status st = failure("heap", "heap");
     std::snprintf(st.message, sizeof st.message, "heap: already initialised");
     return st;
   }
+  Status st;
   if (!validate_config(cfg, st))
     return st;
   const std::size_t alignment = std::size_t{1} << (cfg.page_shift + cfg.max_order);
   void* region = platform::map_aligned(cfg.arena_size, alignment);
   if (region == nullptr) {
-    st.ok = false;
-    st.field = "arena_size";
-    std::snprintf(st.message, sizeof st.message, "arena_size: mmap of %zu bytes failed",
-                  cfg.arena_size);
+    st = failure("arena_size", "arena");
+    std::snprintf(st.message, sizeof st.message,
+                  "arena (Config::arena_size): mmap of %zu bytes failed", cfg.arena_size);
     return st;
   }
   st = init_common(cfg, region, cfg.arena_size, true);
@@ -54,13 +77,12 @@ Status Heap::init(const Config& cfg) {
 }
 
 Status Heap::init(const Config& cfg, void* region, std::size_t bytes) {
-  Status st;
   if (state_ != nullptr) {
-    st.ok = false;
-    st.field = "heap";
+    Status st = failure("heap", "heap");
     std::snprintf(st.message, sizeof st.message, "heap: already initialised");
     return st;
   }
+  Status st;
   Config checked = cfg;
   const std::size_t page_size = std::size_t{1} << (cfg.page_shift & 31);
   const auto begin = reinterpret_cast<std::uintptr_t>(region);
@@ -69,7 +91,7 @@ Status Heap::init(const Config& cfg, void* region, std::size_t bytes) {
   checked.arena_size = (region != nullptr && last > first) ? last - first : 0;
   if (!validate_config(checked, st)) {
     if (st.field != nullptr && st.field[0] == 'a') { // arena_size: say it is the region
-      st.field = "region";
+      st = failure("region", "region");
       std::snprintf(st.message, sizeof st.message,
                     "region: %zu bytes at %p hold %zu whole pages; at least 8 are needed", bytes,
                     region, checked.arena_size / page_size);
@@ -83,45 +105,53 @@ Status Heap::init_common(const Config& cfg, void* region, std::size_t bytes, boo
   Status st;
   const std::size_t page_size = std::size_t{1} << cfg.page_shift;
   const std::size_t npages = bytes >> cfg.page_shift;
-  const MetadataLayout layout = metadata_layout(npages, cfg);
+  Config effective = cfg;
+  effective.arena_size = bytes;
+  effective.dma_zone_size = effective_dma_zone_size(cfg, bytes);
+  const MetadataLayout layout = metadata_layout(npages, effective);
   const std::size_t metadata_pages = align_up(layout.end, page_size) / page_size;
-  const std::size_t dma_pages = cfg.dma_zone_size >> cfg.page_shift;
-  if (metadata_pages >= npages || (dma_pages != 0 && metadata_pages >= dma_pages)) {
-    st.ok = false;
-    st.field = dma_pages != 0 && metadata_pages >= dma_pages ? "dma_zone_size"
-               : mapped                                      ? "arena_size"
-                                                             : "region";
+  const std::size_t dma_pages = effective.dma_zone_size >> cfg.page_shift;
+  if (metadata_pages >= npages) {
+    st = mapped ? failure("arena_size", "arena") : failure("region", "region");
     std::snprintf(st.message, sizeof st.message,
-                  "%s: leaves no free page after %zu metadata pages (arena %zu pages, DMA %zu)",
-                  st.field, metadata_pages, npages, dma_pages);
+                  "%s: %zu pages leave no free page after %zu metadata pages",
+                  mapped ? "arena (Config::arena_size)" : "region", npages, metadata_pages);
+    return st;
+  }
+  if (metadata_pages + dma_pages >= npages) {
+    st = failure("dma_zone_size", "dma");
+    std::snprintf(st.message, sizeof st.message,
+                  "dma (Config::dma_zone_size): a ZONE_DMA of %zu pages leaves no page for "
+                  "ZONE_NORMAL (arena %zu pages, %zu of them metadata)",
+                  dma_pages, npages, metadata_pages);
     return st;
   }
   unpoison(region, metadata_pages * page_size);
-  // The allocation bitmap must start clear; a caller's region may hold anything.
-  std::memset(static_cast<unsigned char*>(region) + layout.live_bitmap, 0,
-              layout.end - layout.live_bitmap);
   auto* state = new (region) HeapState{};
-  state->config = cfg;
-  state->config.arena_size = bytes;
+  state->config = effective;
+  state->reporter = Reporter{handler_, handler_context_};
   state->start = reinterpret_cast<std::uintptr_t>(region);
   state->npages = npages;
   state->metadata_pages = metadata_pages;
   auto* memmap = reinterpret_cast<page*>(state->start + layout.memmap);
+  // A fresh mapping is zero, which is what the page allocator wants of every descriptor; a
+  // caller's region may hold anything. The allocation bitmap is cleared slab by slab.
+  if (!mapped)
+    std::memset(memmap, 0, npages * sizeof(page));
   poison(reinterpret_cast<void*>(state->start + metadata_pages * page_size),
          (npages - metadata_pages) * page_size);
   state->pages.init(&state->reporter, memmap, state->start >> cfg.page_shift, npages,
                     cfg.page_shift, cfg.max_order, dma_pages, metadata_pages);
   const std::uint64_t seed = cfg.random_seed != 0 ? cfg.random_seed : platform::random_u64();
-  state->slabs.init(&state->reporter, &state->pages, cfg,
+  state->slabs.init(&state->reporter, &state->pages, effective,
                     reinterpret_cast<kmem_cache*>(state->start + layout.caches),
                     reinterpret_cast<kmem_cache_cpu*>(state->start + layout.cpu_slabs),
-                    static_cast<unsigned>(cache_slots(cfg, npages)),
+                    static_cast<unsigned>(cache_slots(effective, npages)),
                     reinterpret_cast<std::uint64_t*>(state->start + layout.live_bitmap), seed);
-  if (!state->front.init(&state->reporter, cfg, &state->pages, &state->slabs)) {
+  if (!state->front.init(&state->reporter, effective, &state->pages, &state->slabs)) {
     state->~HeapState();
     unpoison(region, bytes);
-    st.ok = false;
-    st.field = "profile";
+    st = failure("profile", "profile");
     std::snprintf(st.message, sizeof st.message,
                   "profile: a %s kmalloc cache cannot be created with this page size and max_order",
                   profile_name(cfg.profile));
@@ -150,65 +180,150 @@ void Heap::destroy() {
 }
 
 const Config& Heap::config() const {
+  if (state_ == nullptr) {
+    warn_uninitialized("config");
+    return kNoConfig;
+  }
   return state_->config;
 }
 
 void Heap::set_report_handler(ReportHandler handler, void* context) {
-  state_->reporter.handler = handler != nullptr ? handler : default_report_handler;
-  state_->reporter.context = handler != nullptr ? context : nullptr;
+  handler_ = handler != nullptr ? handler : default_report_handler;
+  handler_context_ = handler != nullptr ? context : nullptr;
+  if (state_ != nullptr)
+    state_->reporter = Reporter{handler_, handler_context_};
+}
+
+MetadataInfo Heap::metadata_info() const {
+  MetadataInfo info;
+  if (state_ == nullptr) {
+    warn_uninitialized("metadata_info");
+    return info;
+  }
+  const MetadataLayout l = metadata_layout(state_->npages, state_->config);
+  const std::size_t page_bytes = std::size_t{1} << state_->config.page_shift;
+  info.arena_bytes = state_->npages * page_bytes;
+  info.reserved = state_->metadata_pages * page_bytes;
+  info.committed = platform::resident_bytes(reinterpret_cast<void*>(state_->start), info.reserved);
+  info.descriptors = l.caches - l.memmap;
+  info.bitmap = l.end - l.live_bitmap;
+  info.caches = l.live_bitmap - l.caches;
+  return info;
 }
 
 struct page* Heap::alloc_pages(gfp_t gfp, unsigned order) {
+  if (state_ == nullptr) {
+    warn_uninitialized("alloc_pages");
+    return nullptr;
+  }
   return state_->pages.alloc(gfp, order, PageOwner::PageAlloc);
 }
 
 void Heap::free_pages(struct page* p, unsigned order) {
+  if (state_ == nullptr && p == nullptr)
+    return;
+  if (state_ == nullptr) {
+    warn_uninitialized("free_pages");
+    return;
+  }
   state_->pages.free(p, order, PageOwner::PageAlloc);
 }
 
 std::uintptr_t Heap::get_free_pages(gfp_t gfp, unsigned order) {
+  if (state_ == nullptr) {
+    warn_uninitialized("get_free_pages");
+    return 0;
+  }
   page* p = state_->pages.alloc(gfp, order, PageOwner::PageAlloc);
   return p != nullptr ? reinterpret_cast<std::uintptr_t>(state_->pages.page_address(p)) : 0;
 }
 
 void Heap::free_pages(std::uintptr_t addr, unsigned order) {
+  if (state_ == nullptr && addr == 0)
+    return;
+  if (state_ == nullptr) {
+    warn_uninitialized("free_pages");
+    return;
+  }
   state_->pages.free_address(addr, order, PageOwner::PageAlloc);
 }
 
 void* Heap::page_address(const struct page* p) const {
+  if (state_ == nullptr && p == nullptr)
+    return nullptr;
+  if (state_ == nullptr) {
+    warn_uninitialized("page_address");
+    return nullptr;
+  }
   return p != nullptr ? state_->pages.page_address(p) : nullptr;
 }
 
 struct page* Heap::virt_to_page(const void* addr) const {
+  if (state_ == nullptr) {
+    warn_uninitialized("virt_to_page");
+    return nullptr;
+  }
   return state_->pages.virt_to_page(reinterpret_cast<std::uintptr_t>(addr));
 }
 
 std::uintptr_t Heap::page_to_pfn(const struct page* p) const {
+  if (state_ == nullptr) {
+    warn_uninitialized("page_to_pfn");
+    return 0;
+  }
   return state_->pages.page_to_pfn(p);
 }
 
 unsigned Heap::get_order(std::size_t size) const {
+  if (state_ == nullptr) {
+    warn_uninitialized("get_order");
+    return 0;
+  }
   return km::get_order(size, state_->config.page_shift);
 }
 
 void Heap::inject_page_alloc_failures(unsigned count) {
+  if (state_ == nullptr) {
+    warn_uninitialized("inject_page_alloc_failures");
+    return;
+  }
   state_->pages.inject_failures(count);
 }
 
 std::size_t Heap::page_size() const {
+  if (state_ == nullptr) {
+    warn_uninitialized("page_size");
+    return 0;
+  }
   return std::size_t{1} << state_->config.page_shift;
 }
 std::uintptr_t Heap::arena_start() const {
+  if (state_ == nullptr) {
+    warn_uninitialized("arena_start");
+    return 0;
+  }
   return state_->start;
 }
 std::size_t Heap::arena_pages() const {
+  if (state_ == nullptr) {
+    warn_uninitialized("arena_pages");
+    return 0;
+  }
   return state_->npages;
 }
 unsigned Heap::nr_zones() const {
+  if (state_ == nullptr) {
+    warn_uninitialized("nr_zones");
+    return 0;
+  }
   return state_->pages.nr_zones();
 }
 
 ZoneInfo Heap::zone_info(unsigned z) const {
+  if (state_ == nullptr) {
+    warn_uninitialized("zone_info");
+    return ZoneInfo{"", 0, 0, 0, {}};
+  }
   const zone& zn = state_->pages.zone_at(z);
   ZoneInfo info{};
   info.name = zn.name;
@@ -221,29 +336,39 @@ ZoneInfo Heap::zone_info(unsigned z) const {
 }
 
 PageInfo Heap::page_info(const void* addr) const {
+  if (state_ == nullptr) {
+    warn_uninitialized("page_info");
+    return PageInfo{};
+  }
   PageInfo info;
   const PageAllocator& pa = state_->pages;
   const page* p = pa.virt_to_page(reinterpret_cast<std::uintptr_t>(addr));
   if (p == nullptr)
     return info;
+  const std::uintptr_t pfn = pa.page_to_pfn(p);
   info.in_arena = true;
-  info.owner = p->owner;
-  info.zone = p->zone;
-  const page* head = p;
-  if (p->owner == PageOwner::Free) {
-    head = pa.free_block_of(pa.page_to_pfn(p));
-    if (head == nullptr)
-      head = p;
-  } else if (p->owner != PageOwner::Metadata) {
-    head = pa.pfn_to_page(pa.start_pfn() + p->head);
+  info.owner = pa.owner_of(p);
+  info.zone = pa.zone_index(pfn);
+  std::uintptr_t block_pfn = pfn;
+  unsigned order = 0;
+  if (info.owner == PageOwner::Free) {
+    pa.free_block_of(pfn, block_pfn, order);
+  } else if (info.owner != PageOwner::Metadata) {
+    const page* head = pa.pfn_to_page(pa.start_pfn() + p->head);
+    block_pfn = pa.page_to_pfn(head);
+    order = head->order;
+    info.cache = state_->slabs.handle_of(state_->slabs.cache_of(head));
   }
-  info.block = reinterpret_cast<std::uintptr_t>(pa.page_address(head));
-  info.order = p->owner == PageOwner::Metadata ? 0 : head->order;
-  info.cache = state_->slabs.cache_of(head);
+  info.block = block_pfn << pa.page_shift();
+  info.order = order;
   return info;
 }
 
 PageCounts Heap::page_counts() const {
+  if (state_ == nullptr) {
+    warn_uninitialized("page_counts");
+    return PageCounts{};
+  }
   const PageAllocator& pa = state_->pages;
   PageCounts c;
   c.total = state_->npages;
@@ -256,15 +381,16 @@ PageCounts Heap::page_counts() const {
 }
 
 void Heap::for_each_free_block(void (*fn)(void*, const FreeBlock&), void* context) const {
-  const PageAllocator& pa = state_->pages;
-  for (unsigned z = 0; z < pa.nr_zones(); ++z)
-    for (unsigned o = 0; o <= pa.max_order(); ++o)
-      pa.zone_at(z).area[o].free_list.for_each([&](const page* head) {
-        fn(context, FreeBlock{z, pa.page_to_pfn(head), o});
-      });
+  state_->pages.for_each_free_block([&](unsigned z, std::uintptr_t pfn, unsigned o) {
+    fn(context, FreeBlock{z, pfn, o});
+  });
 }
 
 std::size_t Heap::buddyinfo(char* buf, std::size_t size) const {
+  if (state_ == nullptr) {
+    warn_uninitialized("buddyinfo");
+    return 0;
+  }
   const PageAllocator& pa = state_->pages;
   TextBuffer out{buf, size};
   for (unsigned z = 0; z < pa.nr_zones(); ++z) {
@@ -278,80 +404,123 @@ std::size_t Heap::buddyinfo(char* buf, std::size_t size) const {
 }
 
 std::size_t Heap::validate() const {
+  if (state_ == nullptr) {
+    warn_uninitialized("validate");
+    return 0;
+  }
   return state_->pages.validate() + state_->slabs.validate();
 }
 
 struct kmem_cache* Heap::kmem_cache_create(const char* name, unsigned size, unsigned align,
                                            slab_flags_t flags, void (*ctor)(void*)) {
-  return state_->slabs.create(name, size, align, flags, ctor);
+  return state_->slabs.handle_of(state_->slabs.create(name, size, align, flags, ctor));
+}
+
+kmem_cache* Heap::resolve_cache(const struct kmem_cache* cache, const char* function) const {
+  kmem_cache* s = state_->slabs.resolve(cache);
+  if (s == nullptr)
+    report_invalid_cache(state_->reporter, function, reinterpret_cast<std::uintptr_t>(cache));
+  return s;
 }
 
 void* Heap::kmem_cache_alloc(struct kmem_cache* cache, gfp_t gfp) {
-  if (!state_->slabs.is_cache(cache)) {
-    report_invalid_cache(state_->reporter, "kmem_cache_alloc",
-                         reinterpret_cast<std::uintptr_t>(cache));
+  if (state_ == nullptr) {
+    warn_uninitialized("kmem_cache_alloc");
     return nullptr;
   }
-  return state_->slabs.alloc(cache, gfp);
+  kmem_cache* s = resolve_cache(cache, "kmem_cache_alloc");
+  return s != nullptr ? state_->slabs.alloc(s, gfp) : nullptr;
 }
 
 void* Heap::kmem_cache_zalloc(struct kmem_cache* cache, gfp_t gfp) {
+  if (state_ == nullptr) {
+    warn_uninitialized("kmem_cache_zalloc");
+    return nullptr;
+  }
   return kmem_cache_alloc(cache, gfp | __GFP_ZERO);
 }
 
 void Heap::kmem_cache_free(struct kmem_cache* cache, void* obj) {
-  state_->slabs.free(cache, obj);
+  if (state_ == nullptr) {
+    warn_uninitialized("kmem_cache_free");
+    return;
+  }
+  if (obj == nullptr)
+    return;
+  if (kmem_cache* s = resolve_cache(cache, "kmem_cache_free"))
+    state_->slabs.free(s, obj);
 }
 
 void Heap::kmem_cache_destroy(struct kmem_cache* cache) {
-  state_->slabs.destroy(cache);
+  if (state_ == nullptr) {
+    warn_uninitialized("kmem_cache_destroy");
+    return;
+  }
+  if (cache == nullptr)
+    return;
+  if (kmem_cache* s = resolve_cache(cache, "kmem_cache_destroy"))
+    state_->slabs.destroy(s);
 }
 
 int Heap::kmem_cache_shrink(struct kmem_cache* cache) {
-  if (!state_->slabs.is_cache(cache)) {
-    report_invalid_cache(state_->reporter, "kmem_cache_shrink",
-                         reinterpret_cast<std::uintptr_t>(cache));
+  if (state_ == nullptr) {
+    warn_uninitialized("kmem_cache_shrink");
     return 0;
   }
-  return state_->slabs.shrink(cache);
+  kmem_cache* s = resolve_cache(cache, "kmem_cache_shrink");
+  return s != nullptr ? state_->slabs.shrink(s) : 0;
 }
 
 void Heap::kmem_cache_flush(struct kmem_cache* cache) {
-  if (!state_->slabs.is_cache(cache)) {
-    report_invalid_cache(state_->reporter, "kmem_cache_flush",
-                         reinterpret_cast<std::uintptr_t>(cache));
+  if (state_ == nullptr) {
+    warn_uninitialized("kmem_cache_flush");
     return;
   }
-  state_->slabs.flush(cache);
+  if (kmem_cache* s = resolve_cache(cache, "kmem_cache_flush"))
+    state_->slabs.flush(s);
 }
 
 void Heap::flush_cpu_slabs() {
+  if (state_ == nullptr) {
+    warn_uninitialized("flush_cpu_slabs");
+    return;
+  }
   state_->slabs.flush_all();
 }
 
 void Heap::set_cpu(unsigned cpu) {
+  if (state_ == nullptr) {
+    warn_uninitialized("set_cpu");
+    return;
+  }
   state_->slabs.set_cpu(cpu);
 }
 
 CacheInfo Heap::cache_info(const struct kmem_cache* cache) const {
-  if (!state_->slabs.is_cache(cache)) {
-    CacheInfo none{};
-    none.name = "(not a live cache)";
-    return none;
+  if (state_ == nullptr) {
+    warn_uninitialized("cache_info");
+    return no_cache_info();
   }
-  return state_->slabs.info(cache);
+  const kmem_cache* s = state_->slabs.resolve(cache);
+  if (s == nullptr)
+    return no_cache_info();
+  return state_->slabs.info(s);
 }
 
 void Heap::for_each_cache(void (*fn)(void*, const struct kmem_cache*), void* context) const {
   for (const kmem_cache* s = state_->slabs.newest(); s != nullptr; s = s->next_cache)
-    fn(context, s);
+    fn(context, state_->slabs.handle_of(s));
 }
 
 SlabObject Heap::slab_object(const void* addr) const {
+  if (state_ == nullptr) {
+    warn_uninitialized("slab_object");
+    return SlabObject{};
+  }
   SlabObject out;
   const PageAllocator& pa = state_->pages;
   const page* p = pa.virt_to_page(reinterpret_cast<std::uintptr_t>(addr));
-  if (p == nullptr || p->owner != PageOwner::Slab)
+  if (p == nullptr || pa.owner_of(p) != PageOwner::Slab)
     return out;
   const page* head = pa.pfn_to_page(pa.start_pfn() + p->head);
   const kmem_cache* s = head->slab_cache;
@@ -359,7 +528,7 @@ SlabObject Heap::slab_object(const void* addr) const {
   const std::size_t index = (reinterpret_cast<std::uintptr_t>(addr) - base) / s->layout.size;
   if (index >= head->objects)
     return out; // the slab's tail, past its last object
-  out.cache = s;
+  out.cache = state_->slabs.handle_of(s);
   out.slab = base;
   out.index = static_cast<unsigned>(index);
   out.object = base + index * s->layout.size;
@@ -367,16 +536,28 @@ SlabObject Heap::slab_object(const void* addr) const {
 }
 
 std::size_t Heap::slabinfo(char* buf, std::size_t size) const {
+  if (state_ == nullptr) {
+    warn_uninitialized("slabinfo");
+    return 0;
+  }
   return state_->slabs.slabinfo(buf, size);
 }
 
 // ---- kmalloc front end
 
 void* Heap::kmalloc(std::size_t size, gfp_t gfp) {
+  if (state_ == nullptr) {
+    warn_uninitialized("kmalloc");
+    return nullptr;
+  }
   return state_->front.kmalloc(size, gfp);
 }
 
 void* Heap::kmalloc_array(std::size_t n, std::size_t size, gfp_t gfp) {
+  if (state_ == nullptr) {
+    warn_uninitialized("kmalloc_array");
+    return nullptr;
+  }
   std::size_t bytes;
   if (__builtin_mul_overflow(n, size, &bytes))
     return nullptr; // check_mul_overflow: NULL, no warning
@@ -384,10 +565,18 @@ void* Heap::kmalloc_array(std::size_t n, std::size_t size, gfp_t gfp) {
 }
 
 void* Heap::krealloc(const void* obj, std::size_t new_size, gfp_t gfp) {
+  if (state_ == nullptr) {
+    warn_uninitialized("krealloc");
+    return nullptr;
+  }
   return state_->front.krealloc(obj, new_size, gfp);
 }
 
 void* Heap::krealloc_array(const void* obj, std::size_t n, std::size_t size, gfp_t gfp) {
+  if (state_ == nullptr) {
+    warn_uninitialized("krealloc_array");
+    return nullptr;
+  }
   std::size_t bytes;
   if (__builtin_mul_overflow(n, size, &bytes))
     return nullptr;
@@ -395,34 +584,73 @@ void* Heap::krealloc_array(const void* obj, std::size_t n, std::size_t size, gfp
 }
 
 void Heap::kfree(const void* obj) {
+  if (state_ == nullptr && (obj == nullptr || obj == kZeroSizePtr))
+    return;
+  if (state_ == nullptr) {
+    warn_uninitialized("kfree");
+    return;
+  }
   state_->front.kfree(obj);
 }
 
 void Heap::kfree_sensitive(const void* obj) {
+  if (state_ == nullptr && (obj == nullptr || obj == kZeroSizePtr))
+    return;
+  if (state_ == nullptr) {
+    warn_uninitialized("kfree_sensitive");
+    return;
+  }
   state_->front.kfree_sensitive(obj);
 }
 
 std::size_t Heap::ksize(const void* obj) const {
+  if (state_ == nullptr && (obj == nullptr || obj == kZeroSizePtr))
+    return 0;
+  if (state_ == nullptr) {
+    warn_uninitialized("ksize");
+    return 0;
+  }
   return state_->front.ksize(obj);
 }
 
 std::size_t Heap::kmalloc_size_roundup(std::size_t size) const {
+  if (state_ == nullptr) {
+    warn_uninitialized("kmalloc_size_roundup");
+    return 0;
+  }
   return state_->front.kmalloc_size_roundup(size);
 }
 
 int Heap::kmalloc_index(std::size_t size) const {
+  if (state_ == nullptr) {
+    warn_uninitialized("kmalloc_index");
+    return -1;
+  }
   return state_->front.enabled() ? state_->front.kmalloc_index(size) : -1;
 }
 
 const struct kmem_cache* Heap::kmalloc_cache(std::size_t size, gfp_t gfp) const {
-  return state_->front.enabled() ? state_->front.kmalloc_slab(size, gfp) : nullptr;
+  if (state_ == nullptr) {
+    warn_uninitialized("kmalloc_cache");
+    return nullptr;
+  }
+  return state_->front.enabled() ? state_->slabs.handle_of(state_->front.kmalloc_slab(size, gfp))
+                                 : nullptr;
 }
 
 KmallocLimits Heap::kmalloc_limits() const {
+  if (state_ == nullptr) {
+    warn_uninitialized("kmalloc_limits");
+    return KmallocLimits{};
+  }
   return state_->front.limits();
 }
 
 SlabBytes Heap::slab_bytes() const {
+  if (state_ == nullptr) {
+    warn_uninitialized("slab_bytes");
+    return SlabBytes{};
+  }
   SlabBytes out;
   const std::size_t page_bytes = std::size_t{1} << state_->config.page_shift;
   for (const kmem_cache* s = state_->slabs.newest(); s != nullptr; s = s->next_cache) {

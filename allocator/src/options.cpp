@@ -13,6 +13,7 @@ constexpr std::size_t kMaxToken = 64;
 bool option_error(Status& out, const char* field, const char* fmt, const char* a, const char* b) {
   out.ok = false;
   out.field = field;
+  out.option = field;
   std::snprintf(out.message, sizeof out.message, fmt, a, b);
   return false;
 }

@@ -14,6 +14,8 @@ namespace km {
 inline constexpr unsigned kMaxOrderLimit = 16;
 inline constexpr unsigned kMaxZones = 2;
 inline constexpr unsigned kMaxCpus = 64;
+// Config::dma_zone_size default: min(16 MiB, arena / 4), in whole pages.
+inline constexpr std::size_t kDmaZoneDefault = ~std::size_t{0};
 
 // Which kernel's kmalloc front end the heap reproduces (see kmalloc/kmalloc.h).
 enum class Profile : std::uint8_t {
@@ -23,10 +25,13 @@ enum class Profile : std::uint8_t {
 };
 
 struct Config {
-  unsigned page_shift = 12;              // 12, 14 or 16 (4, 16 or 64 KiB pages)
-  unsigned max_order = 10;               // inclusive, as MAX_PAGE_ORDER in Linux 6.8+
-  std::size_t arena_size = 64u << 20;    // bytes; a multiple of the page size
-  std::size_t dma_zone_size = 16u << 20; // bytes at the start of the arena; 0 = no ZONE_DMA
+  unsigned page_shift = 12;           // 12, 14 or 16 (4, 16 or 64 KiB pages)
+  unsigned max_order = 10;            // inclusive, as MAX_PAGE_ORDER in Linux 6.8+
+  std::size_t arena_size = 64u << 20; // bytes; a multiple of the page size
+  // ZONE_DMA: the first dma_zone_size bytes of usable pages (after the metadata); 0 = none.
+  // kDmaZoneDefault: min(16 MiB, arena_size / 4) rounded down to whole pages (the kernel's is
+  // the first 16 MiB of a much larger machine).
+  std::size_t dma_zone_size = kDmaZoneDefault;
 
   // Slab layer (Linux 6.8 mm/slub.c). nr_cpus is num_present_cpus(): it sets min_objects in
   // calculate_order() and the number of per-cpu slabs.
@@ -47,13 +52,21 @@ struct Config {
   unsigned kmalloc_min_size = 0;
 };
 
-// The outcome of Heap::init. On failure `field` names the offending Config field and
-// `message` says what is wrong with it.
+// The outcome of Heap::init. On failure `field` names the offending Config field, `option` the
+// key of parse_options() that sets it, and `message` says what is wrong, naming both, e.g.
+// "dma (Config::dma_zone_size): must be smaller than arena (got 33554432)".
 struct Status {
   bool ok = true;
   const char* field = nullptr;
-  char message[200] = {};
+  const char* option = nullptr;
+  char message[240] = {};
 };
+
+// The ZONE_DMA size a heap of arena_bytes gets from cfg: cfg.dma_zone_size, or for
+// kDmaZoneDefault min(16 MiB, arena_bytes / 4) rounded down to whole pages.
+std::size_t effective_dma_zone_size(const Config& cfg, std::size_t arena_bytes);
+// The option key of parse_options() that sets a Config field ("arena" for "arena_size").
+const char* option_key_of(const char* field);
 
 // Checks `cfg` on its own (without a region). Fills `out` and returns out.ok.
 bool validate_config(const Config& cfg, Status& out);

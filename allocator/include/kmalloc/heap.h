@@ -114,6 +114,23 @@ struct PageCounts {
   std::size_t large_kmalloc = 0;
 };
 
+// The heap's own memory: the metadata pages at the start of the arena (HeapState, the page
+// descriptors, the kmem_cache descriptors and per-cpu slabs, the allocation bitmap).
+// `reserved` is what the metadata pages span; `committed` is how much of it is backed by
+// memory now (mincore). Metadata is committed lazily: init writes almost none of it.
+struct MetadataInfo {
+  std::size_t arena_bytes = 0;
+  std::size_t reserved = 0;    // metadata pages * page size
+  std::size_t committed = 0;   // resident bytes of the metadata pages
+  std::size_t descriptors = 0; // the memmap: one struct page per page of the arena
+  std::size_t bitmap = 0;      // the allocation bitmap: one bit per 8 bytes of arena
+  std::size_t caches = 0;      // kmem_cache descriptors and their per-cpu slabs
+};
+
+// Every method may be called on a Heap that was never initialised or whose init failed: it
+// does nothing and returns NULL, 0 or false after one HeapUninitialized warning (initialized(),
+// destroy() and set_report_handler() do not warn). kfree(NULL) and kfree(ZERO_SIZE_PTR) are
+// no-ops there too.
 class Heap {
 public:
   Heap() = default;
@@ -135,6 +152,8 @@ public:
   const Config& config() const;
 
   // Replaces the report handler (default: default_report_handler). nullptr restores the default.
+  // May be called before init(): the handler then applies to the heap init() builds, and to
+  // the HeapUninitialized warnings of an uninitialised heap. It survives destroy().
   void set_report_handler(ReportHandler handler, void* context);
 
   // ---- page allocator (Linux 6.10 mm/page_alloc.c semantics, without pcp lists or watermarks)
@@ -219,7 +238,9 @@ public:
   PageCounts page_counts() const;
   // Calls fn for every free block of every zone (zone, then order, then list order).
   void for_each_free_block(void (*fn)(void* context, const FreeBlock& block), void* context) const;
-  // For a pointer that is not a live cache: all zero, name "(not a live cache)".
+  // For a pointer that is not a live cache (never created, destroyed, or of another heap): all
+  // zero, name "(not a live cache)". Cache pointers are handles that are never reused, so a
+  // stale one stays invalid after its descriptor holds a new cache.
   CacheInfo cache_info(const struct kmem_cache* cache) const;
   // Calls fn for every live cache, newest first (the slabinfo order).
   void for_each_cache(void (*fn)(void* context, const struct kmem_cache* cache),
@@ -230,6 +251,7 @@ public:
   // /proc/buddyinfo text, snprintf-style: writes at most size bytes (NUL-terminated if size > 0)
   // and returns the full length.
   std::size_t buddyinfo(char* buf, std::size_t size) const;
+  MetadataInfo metadata_info() const;
   // Walks every list and descriptor; each broken invariant is reported (ErrorKind::Corruption)
   // and counted. Returns the count; 0 means the heap is consistent.
   std::size_t validate() const;
@@ -239,7 +261,12 @@ public:
 
 private:
   Status init_common(const Config& cfg, void* region, std::size_t bytes, bool mapped);
+  void warn_uninitialized(const char* function) const;
+  // The live descriptor behind a cache handle; reports InvalidCache (naming `function`) if none.
+  struct kmem_cache* resolve_cache(const struct kmem_cache* cache, const char* function) const;
   HeapState* state_ = nullptr;
+  ReportHandler handler_ = default_report_handler;
+  void* handler_context_ = nullptr;
   void* mapping_ = nullptr; // set when the heap mmap'd its arena
   std::size_t mapping_size_ = 0;
 };

@@ -215,10 +215,11 @@ bool KmallocFrontEnd::lookup(const void* obj, const char* function, bool freeing
     report_invalid_object_pointer(*reporter_, function, addr, "outside the heap");
     return false;
   }
-  page* h = p->owner == PageOwner::Free || p->owner == PageOwner::Metadata
+  const PageOwner owner = pages_->owner_of(p);
+  page* h = owner == PageOwner::Free || owner == PageOwner::Metadata
                 ? p
                 : pages_->pfn_to_page(pages_->start_pfn() + p->head);
-  switch (h->owner) {
+  switch (owner == PageOwner::Metadata ? owner : h->owner) {
   case PageOwner::Slab: {
     kmem_cache* s = h->slab_cache;
     const std::uintptr_t base = addr_of(pages_->page_address(h));
@@ -246,8 +247,8 @@ bool KmallocFrontEnd::lookup(const void* obj, const char* function, bool freeing
     return false;
   default:
     report_invalid_object_pointer(*reporter_, function, addr,
-                                  h->owner == PageOwner::Metadata ? "heap metadata"
-                                                                  : "in an alloc_pages block");
+                                  owner == PageOwner::Metadata ? "heap metadata"
+                                                               : "in an alloc_pages block");
     return false;
   }
 }

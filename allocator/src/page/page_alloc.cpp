@@ -20,10 +20,12 @@ std::size_t& owner_slot(std::size_t* counts, PageOwner o) {
 void PageAllocator::init(const Reporter* reporter, page* memmap, std::uintptr_t start_pfn,
                          std::size_t npages, unsigned page_shift, unsigned max_order,
                          std::size_t dma_pages, std::size_t metadata_pages) {
+  KM_DCHECK(metadata_pages + dma_pages < npages);
   reporter_ = reporter;
   memmap_ = memmap;
   start_pfn_ = start_pfn;
   npages_ = npages;
+  metadata_pages_ = metadata_pages;
   page_shift_ = page_shift;
   max_order_ = max_order;
   injected_failures_ = 0;
@@ -31,43 +33,72 @@ void PageAllocator::init(const Reporter* reporter, page* memmap, std::uintptr_t 
     c = 0;
 
   nr_zones_ = dma_pages != 0 ? 2 : 1;
-  std::size_t begin = 0;
+  std::size_t begin = metadata_pages;
   for (unsigned z = 0; z < nr_zones_; ++z) {
     const bool is_dma = dma_pages != 0 && z == 0;
-    const std::size_t end = is_dma ? dma_pages : npages;
+    const std::size_t end = is_dma ? metadata_pages + dma_pages : npages;
     zone& zn = zones_[z];
     zn = zone{};
     zn.name = is_dma ? "DMA" : "Normal";
     zn.zone_start_pfn = start_pfn + begin;
     zn.spanned_pages = end - begin;
-    for (std::size_t i = begin; i < end; ++i) {
-      page& p = memmap_[i];
-      p = page{};
-      p.head = static_cast<std::uint32_t>(i);
-      p.zone = static_cast<std::uint8_t>(z);
-      p.owner = i < metadata_pages ? PageOwner::Metadata : PageOwner::Free;
-    }
     begin = end;
   }
   owner_slot(owner_pages_, PageOwner::Metadata) = metadata_pages;
 
-  // Hand every non-metadata page to the buddy lists in maximal naturally aligned blocks, as
-  // memblock_free_all() does; free_one_block() merges them.
+  // Hand every zone page to the buddy allocator in maximal naturally aligned blocks, as
+  // memblock_free_all() does. The unaligned ends go on the lists now (free_one_block() merges
+  // them); the MAX_ORDER-aligned middle is deferred (see struct zone).
+  const std::uintptr_t block = std::uintptr_t{1} << max_order_;
   for (unsigned z = 0; z < nr_zones_; ++z) {
-    const zone& zn = zones_[z];
-    std::uintptr_t pfn = zn.zone_start_pfn;
-    const std::uintptr_t end = zn.zone_start_pfn + zn.spanned_pages;
-    if (pfn < start_pfn + metadata_pages)
-      pfn = start_pfn + metadata_pages;
-    while (pfn < end) {
-      unsigned order = max_order_;
-      while (order > 0 && ((pfn & ((std::uintptr_t{1} << order) - 1)) != 0 ||
-                           pfn + (std::uintptr_t{1} << order) > end))
-        --order;
-      free_one_block(pfn_to_page(pfn), order);
-      pfn += std::uintptr_t{1} << order;
-    }
+    zone& zn = zones_[z];
+    const std::uintptr_t first = zn.zone_start_pfn;
+    const std::uintptr_t end = first + zn.spanned_pages;
+    std::uintptr_t mid_begin = align_up(first, block);
+    std::uintptr_t mid_end = align_down(end, block);
+    if (mid_begin >= mid_end)
+      mid_begin = mid_end = end; // no whole MAX_ORDER block: everything goes on the lists
+    auto free_range = [&](std::uintptr_t pfn, std::uintptr_t last) {
+      while (pfn < last) {
+        unsigned order = max_order_;
+        while (order > 0 && ((pfn & ((std::uintptr_t{1} << order) - 1)) != 0 ||
+                             pfn + (std::uintptr_t{1} << order) > last))
+          --order;
+        page* head = pfn_to_page(pfn);
+        for (std::size_t i = 0; i < (std::size_t{1} << order); ++i)
+          head[i].zone = static_cast<std::uint8_t>(z);
+        free_one_block(head, order);
+        pfn += std::uintptr_t{1} << order;
+      }
+    };
+    // The top kListedMaxBlocks whole blocks go on the list, the rest below them is deferred.
+    // rmqueue() takes the list's front first (the highest block), then the deferred top: the
+    // order in which a fully listed zone would hand them out.
+    std::uintptr_t listed_begin = mid_begin;
+    if ((mid_end - mid_begin) >> max_order_ > kListedMaxBlocks)
+      listed_begin = mid_end - (std::uintptr_t{kListedMaxBlocks} << max_order_);
+    free_range(first, mid_begin);
+    free_range(listed_begin, end);
+    zn.deferred_start_pfn = mid_begin;
+    zn.deferred_end_pfn = listed_begin;
+    const std::size_t deferred = listed_begin - mid_begin;
+    zn.area[max_order_].nr_free += deferred >> max_order_;
+    zn.free_pages += deferred;
+    owner_slot(owner_pages_, PageOwner::Free) += deferred;
   }
+}
+
+// The top deferred block of z, its descriptors set up (zone), off the deferred range. The
+// caller has already counted it out of nr_free[MAX_ORDER] or will.
+page* PageAllocator::take_deferred_block(zone& z) {
+  if (z.deferred_end_pfn == z.deferred_start_pfn)
+    return nullptr;
+  z.deferred_end_pfn -= std::uintptr_t{1} << max_order_;
+  page* head = pfn_to_page(z.deferred_end_pfn);
+  const auto zi = static_cast<std::uint8_t>(&z - zones_);
+  for (std::size_t i = 0; i < (std::size_t{1} << max_order_); ++i)
+    head[i].zone = zi;
+  return head;
 }
 
 page* PageAllocator::checked_descriptor(const page* p) const {
@@ -119,9 +150,12 @@ page* PageAllocator::rmqueue(zone& z, unsigned order) {
   for (unsigned current = order; current <= max_order_; ++current) {
     free_area& area = z.area[current];
     page* block = area.free_list.front();
+    if (block != nullptr)
+      area.free_list.remove(block);
+    else if (current == max_order_)
+      block = take_deferred_block(z);
     if (block == nullptr)
       continue;
-    area.free_list.remove(block);
     --area.nr_free;
     block->flags = 0;
     z.free_pages -= std::size_t{1} << order;
@@ -189,12 +223,12 @@ bool PageAllocator::free(page* head, unsigned order, PageOwner expected) {
     return false;
   }
   const auto addr = reinterpret_cast<std::uintptr_t>(page_address(head));
-  if (head->owner == PageOwner::Free) {
-    report_page_double_free(*reporter_, addr, order);
+  if (owner_of(head) == PageOwner::Metadata) {
+    report_page_invalid_free(*reporter_, addr, "heap metadata page");
     return false;
   }
-  if (head->owner == PageOwner::Metadata) {
-    report_page_invalid_free(*reporter_, addr, "heap metadata page");
+  if (head->owner == PageOwner::Free) {
+    report_page_double_free(*reporter_, addr, order);
     return false;
   }
   if ((head->flags & PG_head) == 0) {
@@ -225,6 +259,7 @@ bool PageAllocator::free(page* head, unsigned order, PageOwner expected) {
 // order 1 while 8 is free at order 1 merges into 8 at order 2 (parent = 10 & 8 = 8).
 void PageAllocator::free_one_block(page* head, unsigned order) {
   zone& z = zones_[head->zone];
+  KM_DCHECK_EQ(head->zone, zone_index(page_to_pfn(head)));
   std::uintptr_t pfn = page_to_pfn(head);
   KM_DCHECK_EQ(pfn & ((std::uintptr_t{1} << order) - 1), 0u);
   const std::size_t count = std::size_t{1} << order;
@@ -245,16 +280,26 @@ void PageAllocator::free_one_block(page* head, unsigned order) {
   add_to_free_area(z, pfn_to_page(pfn), order);
 }
 
-page* PageAllocator::free_block_of(std::uintptr_t pfn) const {
+bool PageAllocator::free_block_of(std::uintptr_t pfn, std::uintptr_t& block_pfn,
+                                  unsigned& order) const {
   const page* p = pfn_to_page(pfn);
-  if (p == nullptr || p->owner != PageOwner::Free)
-    return nullptr;
-  for (unsigned order = 0; order <= max_order_; ++order) {
-    page* head = pfn_to_page(pfn & ~((std::uintptr_t{1} << order) - 1));
-    if (head != nullptr && (head->flags & PG_buddy) != 0 && head->order == order)
-      return head;
+  if (p == nullptr || owner_of(p) != PageOwner::Free)
+    return false;
+  const zone& z = zones_[zone_index(pfn)];
+  if (pfn >= z.deferred_start_pfn && pfn < z.deferred_end_pfn) {
+    block_pfn = pfn & ~((std::uintptr_t{1} << max_order_) - 1);
+    order = max_order_;
+    return true;
   }
-  return nullptr;
+  for (unsigned o = 0; o <= max_order_; ++o) {
+    const page* head = pfn_to_page(pfn & ~((std::uintptr_t{1} << o) - 1));
+    if (head != nullptr && (head->flags & PG_buddy) != 0 && head->order == o) {
+      block_pfn = page_to_pfn(head);
+      order = o;
+      return true;
+    }
+  }
+  return false;
 }
 
 std::size_t PageAllocator::validate_zone(unsigned zi) const {
@@ -263,6 +308,18 @@ std::size_t PageAllocator::validate_zone(unsigned zi) const {
   std::size_t errors = 0;
   std::size_t free_pages = 0;
   const std::uintptr_t zone_end = z.zone_start_pfn + z.spanned_pages;
+  const std::uintptr_t block = std::uintptr_t{1} << max_order_;
+  if (z.deferred_start_pfn > z.deferred_end_pfn ||
+      (z.deferred_start_pfn != z.deferred_end_pfn &&
+       (z.deferred_start_pfn < z.zone_start_pfn || z.deferred_end_pfn > zone_end ||
+        (z.deferred_start_pfn & (block - 1)) != 0 || (z.deferred_end_pfn & (block - 1)) != 0))) {
+    report_corruption(r, "AC3", 0,
+                      "zone %s: deferred range [%#lx, %#lx) is not MAX_ORDER-aligned inside the "
+                      "zone",
+                      z.name, static_cast<unsigned long>(z.deferred_start_pfn),
+                      static_cast<unsigned long>(z.deferred_end_pfn));
+    ++errors;
+  }
   for (unsigned order = 0; order <= kMaxOrderLimit; ++order) {
     const free_area& area = z.area[order];
     if (order > max_order_ && !area.free_list.empty()) {
@@ -275,11 +332,14 @@ std::size_t PageAllocator::validate_zone(unsigned zi) const {
       ++errors;
       continue; // walking it further is not safe
     }
-    if (area.nr_free != area.free_list.length()) {
-      report_corruption(r, "LIST", 0, "zone %s: free_area[%u].nr_free %zu != list length %zu",
-                        z.name, order, area.nr_free, area.free_list.length());
+    const std::size_t deferred = order == max_order_ ? deferred_blocks(z, max_order_) : 0;
+    if (area.nr_free != area.free_list.length() + deferred) {
+      report_corruption(r, "LIST", 0,
+                        "zone %s: free_area[%u].nr_free %zu != list length %zu + %zu deferred",
+                        z.name, order, area.nr_free, area.free_list.length(), deferred);
       ++errors;
     }
+    free_pages += deferred << order;
     const std::size_t size = std::size_t{1} << order;
     area.free_list.for_each([&](const page* head) {
       free_pages += size;
@@ -291,11 +351,12 @@ std::size_t PageAllocator::validate_zone(unsigned zi) const {
       }
       const std::uintptr_t pfn = page_to_pfn(head);
       const auto addr = pfn << page_shift_;
-      if ((head->flags & PG_buddy) == 0 || head->order != order || head->owner != PageOwner::Free) {
+      if ((head->flags & PG_buddy) == 0 || head->order != order ||
+          owner_of(head) != PageOwner::Free) {
         report_corruption(r, "AC3", addr,
                           "free block %#lx on free_area[%u] has flags %#x order %u owner %s",
                           static_cast<unsigned long>(addr), order, head->flags, head->order,
-                          page_owner_name(head->owner));
+                          page_owner_name(owner_of(head)));
         ++errors;
       }
       if ((pfn & (size - 1)) != 0) {
@@ -303,7 +364,8 @@ std::size_t PageAllocator::validate_zone(unsigned zi) const {
                           static_cast<unsigned long>(addr), order);
         ++errors;
       }
-      if (pfn < z.zone_start_pfn || pfn + size > zone_end) {
+      if (pfn < z.zone_start_pfn || pfn + size > zone_end ||
+          (pfn + size > z.deferred_start_pfn && pfn < z.deferred_end_pfn)) {
         report_corruption(r, "AC3", addr, "free block %#lx of order %u is outside zone %s",
                           static_cast<unsigned long>(addr), order, z.name);
         ++errors;
@@ -355,9 +417,18 @@ std::size_t PageAllocator::validate() const {
     for (unsigned o = 0; o <= max_order_; ++o)
       listed += zones_[z].area[o].nr_free;
   for (std::size_t i = 0; i < npages_;) {
+    const zone& zn = zones_[zone_index(start_pfn_ + i)];
+    if (start_pfn_ + i == zn.deferred_start_pfn && zn.deferred_end_pfn > zn.deferred_start_pfn) {
+      // Deferred blocks: free, never touched, one PG_buddy-equivalent head each.
+      const std::size_t pages = zn.deferred_end_pfn - zn.deferred_start_pfn;
+      counted[static_cast<unsigned>(PageOwner::Free)] += pages;
+      buddy_heads += pages >> max_order_;
+      i += pages;
+      continue;
+    }
     const page& p = memmap_[i];
     const auto addr = static_cast<std::uintptr_t>(start_pfn_ + i) << page_shift_;
-    const auto owner = static_cast<unsigned>(p.owner);
+    const auto owner = static_cast<unsigned>(owner_of(&p));
     if (owner >= kOwnerKinds) {
       report_corruption(r, "DESC", addr, "page %#lx has an unknown owner %u",
                         static_cast<unsigned long>(addr), owner);
@@ -365,19 +436,27 @@ std::size_t PageAllocator::validate() const {
       ++i;
       continue;
     }
-    const unsigned zone_expected =
-        (nr_zones_ == 2 && i >= zones_[1].zone_start_pfn - start_pfn_) ? 1u : 0u;
+    const unsigned zone_expected = zone_index(start_pfn_ + i);
     if (p.zone != zone_expected) {
       report_corruption(r, "DESC", addr, "page %#lx records zone %u, lies in zone %u",
                         static_cast<unsigned long>(addr), p.zone, zone_expected);
       ++errors;
     }
-    if (p.owner == PageOwner::Free || p.owner == PageOwner::Metadata) {
+    const PageOwner who = static_cast<PageOwner>(owner);
+    if (who == PageOwner::Free || who == PageOwner::Metadata) {
       if ((p.flags & PG_buddy) != 0)
         ++buddy_heads;
-      if (p.owner == PageOwner::Metadata && p.flags != 0) {
+      if (who == PageOwner::Metadata && p.flags != 0) {
         report_corruption(r, "DESC", addr, "metadata page %#lx has flags %#x",
                           static_cast<unsigned long>(addr), p.flags);
+        ++errors;
+      }
+      // Metadata pages are known by position; their descriptors are never written.
+      if (who == PageOwner::Metadata && p.owner != PageOwner::Free) {
+        report_corruption(r, "DESC", addr,
+                          "metadata page %#lx has a written descriptor (owner %u); metadata "
+                          "descriptors are never written",
+                          static_cast<unsigned long>(addr), static_cast<unsigned>(p.owner));
         ++errors;
       }
       ++counted[owner];

@@ -31,21 +31,33 @@ struct free_area {
   std::size_t nr_free = 0;
 };
 
+// Deferred page init (the kernel's CONFIG_DEFERRED_STRUCT_PAGE_INIT, taken further): most of
+// the MAX_ORDER-aligned middle of a zone is not put on free_area[MAX_ORDER] at init. Its blocks,
+// [deferred_start_pfn, deferred_end_pfn), count as free (nr_free[MAX_ORDER], free_pages) and
+// their descriptors are left as they are (all zero: a Free tail page) until rmqueue() takes the
+// top one, so init touches no descriptor of free memory and a large arena commits nothing.
+// A zone's top kListedMaxBlocks MAX_ORDER blocks are listed at init; only those below are
+// deferred, so small heaps start exactly as a fully listed zone would.
+inline constexpr std::size_t kListedMaxBlocks = 8;
+
 struct zone {
   const char* name = "";
   std::uintptr_t zone_start_pfn = 0;
   std::size_t spanned_pages = 0;
   std::size_t free_pages = 0; // NR_FREE_PAGES
   free_area area[kMaxOrderLimit + 1];
+  std::uintptr_t deferred_start_pfn = 0;
+  std::uintptr_t deferred_end_pfn = 0; // blocks are taken from the top
 };
 
 inline constexpr unsigned kOwnerKinds = 5;
 
 class PageAllocator {
 public:
-  // memmap has npages descriptors for pages [start_pfn, start_pfn + npages); the first
-  // metadata_pages of them hold heap state and are never freed. The DMA zone is the first
-  // dma_pages pages (0: no DMA zone), Normal the rest.
+  // memmap has npages descriptors for pages [start_pfn, start_pfn + npages), all zero (a fresh
+  // mapping, or cleared by the caller); the first metadata_pages pages hold heap state, belong
+  // to no zone and are never freed (their descriptors are never written: owner_of() knows them
+  // by position). The DMA zone is the next dma_pages pages (0: no DMA zone), Normal the rest.
   void init(const Reporter* reporter, page* memmap, std::uintptr_t start_pfn, std::size_t npages,
             unsigned page_shift, unsigned max_order, std::size_t dma_pages,
             std::size_t metadata_pages);
@@ -70,6 +82,15 @@ public:
   page* virt_to_page(std::uintptr_t addr) const { return pfn_to_page(addr >> page_shift_); }
   // The descriptor if p points at one of ours, else nullptr.
   page* checked_descriptor(const page* p) const;
+  // Who owns the page: metadata pages by position, every other page by its descriptor.
+  PageOwner owner_of(const page* p) const {
+    return static_cast<std::size_t>(p - memmap_) < metadata_pages_ ? PageOwner::Metadata : p->owner;
+  }
+  std::size_t metadata_pages() const { return metadata_pages_; }
+  // The zone whose span holds pfn (metadata pages: 0).
+  unsigned zone_index(std::uintptr_t pfn) const {
+    return nr_zones_ == 2 && pfn >= zones_[1].zone_start_pfn ? 1u : 0u;
+  }
 
   unsigned page_shift() const { return page_shift_; }
   unsigned max_order() const { return max_order_; }
@@ -79,13 +100,29 @@ public:
   const zone& zone_at(unsigned z) const { return zones_[z]; }
   zone& zone_at(unsigned z) { return zones_[z]; }
   std::size_t owner_pages(PageOwner o) const { return owner_pages_[static_cast<unsigned>(o)]; }
-  // The free block holding pfn (nullptr if the page is not free).
-  page* free_block_of(std::uintptr_t pfn) const;
+  // The free block holding pfn: its first pfn and order. False if the page is not free.
+  bool free_block_of(std::uintptr_t pfn, std::uintptr_t& block_pfn, unsigned& order) const;
+  // Calls fn(zone, pfn, order) for every free block: per zone, per order, in list order, with
+  // the deferred MAX_ORDER blocks after the listed ones (top first, the order rmqueue takes them).
+  template <class F> void for_each_free_block(F&& fn) const {
+    for (unsigned z = 0; z < nr_zones_; ++z) {
+      for (unsigned o = 0; o <= max_order_; ++o)
+        zones_[z].area[o].free_list.for_each(
+            [&](const page* head) { fn(z, page_to_pfn(head), o); });
+      const std::uintptr_t block = std::uintptr_t{1} << max_order_;
+      for (std::uintptr_t pfn = zones_[z].deferred_end_pfn; pfn > zones_[z].deferred_start_pfn;)
+        fn(z, pfn -= block, max_order_);
+    }
+  }
+  static std::size_t deferred_blocks(const zone& z, unsigned max_order) {
+    return (z.deferred_end_pfn - z.deferred_start_pfn) >> max_order;
+  }
 
   std::size_t validate() const;
 
 private:
   page* rmqueue(zone& z, unsigned order);
+  page* take_deferred_block(zone& z);
   void expand(zone& z, page* block, unsigned low, unsigned high);
   void mark_allocated(page* head, unsigned order, PageOwner owner);
   void free_one_block(page* head, unsigned order);
@@ -96,6 +133,7 @@ private:
   page* memmap_ = nullptr;
   std::uintptr_t start_pfn_ = 0;
   std::size_t npages_ = 0;
+  std::size_t metadata_pages_ = 0;
   unsigned page_shift_ = 12;
   unsigned max_order_ = 10;
   unsigned nr_zones_ = 0;

@@ -42,6 +42,25 @@ void unmap(void* addr, std::size_t bytes) {
   munmap(addr, bytes);
 }
 
+std::size_t resident_bytes(const void* addr, std::size_t bytes) {
+  const auto os_page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(addr) & ~(os_page - 1);
+  const auto end = reinterpret_cast<std::uintptr_t>(addr) + bytes;
+  std::size_t resident = 0;
+  unsigned char vec[256];
+  for (std::uintptr_t p = begin; p < end;) {
+    std::size_t pages = (end - p + os_page - 1) / os_page;
+    if (pages > sizeof vec)
+      pages = sizeof vec;
+    if (mincore(reinterpret_cast<void*>(p), pages * os_page, vec) != 0)
+      return bytes; // not mapped by us (a caller's region of another kind): assume resident
+    for (std::size_t i = 0; i < pages; ++i)
+      resident += (vec[i] & 1u) * os_page;
+    p += pages * os_page;
+  }
+  return resident;
+}
+
 void print(const char* message) {
   std::size_t left = std::strlen(message);
   while (left > 0) {

@@ -11,6 +11,9 @@ namespace km::platform {
 // page size). Returns nullptr on failure.
 void* map_aligned(std::size_t bytes, std::size_t alignment);
 void unmap(void* addr, std::size_t bytes);
+// Bytes of [addr, addr + bytes) backed by physical memory now (mincore), rounded to OS pages.
+// Where the OS cannot tell, every byte counts as resident.
+std::size_t resident_bytes(const void* addr, std::size_t bytes);
 // 64 bits from the OS entropy source (getrandom), for the freelist hardening keys.
 std::uint64_t random_u64();
 // Writes a message to the diagnostic stream (stderr).

@@ -52,8 +52,10 @@ void SlabAllocator::init(const Reporter* reporter, PageAllocator* pages, const C
                       cfg.slub_max_order < cfg.max_order ? cfg.slub_max_order : cfg.max_order,
                       cfg.slub_min_objects,
                       cfg.cache_line_size};
-  for (unsigned i = 0; i < max_caches_; ++i)
+  for (unsigned i = 0; i < max_caches_; ++i) {
     new (&slots_[i]) kmem_cache{};
+    slots_[i].generation = 1;
+  }
   for (unsigned i = 0; i < max_caches_ * nr_cpus_; ++i)
     new (&cpu_slots_[i]) kmem_cache_cpu{};
   newest_ = nullptr;
@@ -121,7 +123,7 @@ kmem_cache* SlabAllocator::create(const char* name, unsigned size, unsigned alig
   kmem_cache* s = nullptr;
   unsigned slot = 0;
   for (; slot < max_caches_; ++slot) {
-    if (!slots_[slot].in_use) {
+    if (!slots_[slot].in_use && !slots_[slot].retired) {
       s = &slots_[slot];
       break;
     }
@@ -129,7 +131,9 @@ kmem_cache* SlabAllocator::create(const char* name, unsigned size, unsigned alig
   if (s == nullptr)
     return fail("no free kmem_cache descriptor (Config::max_caches)");
   kmem_cache_cpu* cpus = &cpu_slots_[slot * nr_cpus_];
+  const std::uint16_t generation = s->generation;
   new (s) kmem_cache{};
+  s->generation = generation;
   std::memcpy(s->name, name, std::strlen(name) + 1);
   s->flags = flags;
   s->layout = layout;
@@ -152,6 +156,37 @@ bool SlabAllocator::is_cache(const kmem_cache* s) const {
   const auto base = addr_of(slots_);
   return a >= base && a < base + max_caches_ * sizeof(kmem_cache) &&
          (a - base) % sizeof(kmem_cache) == 0 && s->in_use;
+}
+
+namespace {
+constexpr unsigned kHandleShift = 48;
+constexpr bool kTaggedHandles = sizeof(std::uintptr_t) == 8;
+} // namespace
+
+kmem_cache* SlabAllocator::handle_of(const kmem_cache* s) const {
+  if (s == nullptr)
+    return nullptr;
+  std::uintptr_t h = addr_of(s);
+  if constexpr (kTaggedHandles) {
+    KM_DCHECK_EQ(h >> kHandleShift, 0u);
+    h |= static_cast<std::uintptr_t>(s->generation) << kHandleShift;
+  }
+  return reinterpret_cast<kmem_cache*>(h);
+}
+
+kmem_cache* SlabAllocator::resolve(const kmem_cache* handle) const {
+  std::uintptr_t a = addr_of(handle);
+  std::uintptr_t generation = 0;
+  if constexpr (kTaggedHandles) {
+    generation = a >> kHandleShift;
+    a &= (std::uintptr_t{1} << kHandleShift) - 1;
+  }
+  auto* s = reinterpret_cast<kmem_cache*>(a);
+  if (!is_cache(s))
+    return nullptr;
+  if (kTaggedHandles && s->generation != generation)
+    return nullptr;
+  return s;
 }
 
 void SlabAllocator::destroy(kmem_cache* s) {
@@ -182,6 +217,8 @@ void SlabAllocator::destroy(kmem_cache* s) {
   if (s->next_cache != nullptr)
     s->next_cache->prev_cache = s->prev_cache;
   s->in_use = false;
+  if (++s->generation == 0) // wrapped: every handle value of this slot has been used
+    s->retired = true;
 }
 
 int SlabAllocator::shrink(kmem_cache* s) {
@@ -229,6 +266,10 @@ page* SlabAllocator::new_slab(kmem_cache* s, gfp_t gfp) {
       return nullptr;
   }
   auto* start = static_cast<unsigned char*>(pages_->page_address(slab));
+  // The slab's allocation bits start clear. They are cleared here rather than at heap init, so
+  // init commits none of the bitmap (and a caller's region may hold anything there).
+  const std::size_t slab_bytes = std::size_t{1} << (pages_->page_shift() + order);
+  std::memset(&live_[live_bit(start) / 64], 0, slab_bytes / 64);
   slab->slab_cache = s;
   slab->objects = static_cast<std::uint16_t>(objects);
   slab->inuse = 0;
@@ -405,7 +446,7 @@ bool SlabAllocator::on_freelist(const kmem_cache* s, const page* slab, const voi
 }
 
 kmem_cache* SlabAllocator::cache_of(const page* head) const {
-  return head != nullptr && head->owner == PageOwner::Slab ? head->slab_cache : nullptr;
+  return head != nullptr && pages_->owner_of(head) == PageOwner::Slab ? head->slab_cache : nullptr;
 }
 
 bool SlabAllocator::check_free(kmem_cache* s, void* obj) const {
@@ -418,13 +459,14 @@ bool SlabAllocator::check_free(kmem_cache* s, void* obj) const {
     report_invalid_object_pointer(*reporter_, s->name, addr_of(obj), "outside the heap");
     return false;
   }
-  page* slab = p->owner == PageOwner::Free || p->owner == PageOwner::Metadata
+  const PageOwner owner = pages_->owner_of(p);
+  page* slab = owner == PageOwner::Free || owner == PageOwner::Metadata
                    ? p
                    : pages_->pfn_to_page(pages_->start_pfn() + p->head);
-  if (slab->owner != PageOwner::Slab) {
+  if (owner != PageOwner::Slab || slab->owner != PageOwner::Slab) {
     report_invalid_object_pointer(*reporter_, s->name, addr_of(obj),
-                                  slab->owner == PageOwner::Free ? "in a free page"
-                                                                 : "not in a slab page");
+                                  owner == PageOwner::Free ? "in a free page"
+                                                           : "not in a slab page");
     return false;
   }
   if (slab->slab_cache != s) {

@@ -6,6 +6,8 @@
 // compared exactly, as the kernel's flush_all() does before validation.
 // Not thread-safe; callers serialise.
 //
+// Everything here works on descriptors; Heap converts handles (see handle_of) at its API.
+//
 // Invariants (validate() checks each and names it):
 //   AC1  per cache: every slab's freelist is acyclic, made of valid object starts of that slab,
 //        and objects - inuse == its length (cpu freelists included for cpu slabs); partial,
@@ -33,7 +35,7 @@ namespace km {
 class SlabAllocator {
 public:
   // cache_slots: nr_slots descriptors; cpu_slots: nr_slots * nr_cpus per-cpu slabs.
-  // live_bitmap: arena_bytes / 64 bytes, zeroed.
+  // live_bitmap: arena_bytes / 64 bytes, any contents (each slab clears its range when created).
   void init(const Reporter* reporter, PageAllocator* pages, const Config& cfg,
             kmem_cache* cache_slots, kmem_cache_cpu* cpu_slots, unsigned nr_slots,
             std::uint64_t* live_bitmap, std::uint64_t seed);
@@ -62,6 +64,12 @@ public:
   // The cache a live slab page belongs to and the object containing addr (nullptr if none).
   kmem_cache* cache_of(const page* head) const;
   bool is_cache(const kmem_cache* s) const;
+  // Handles. A kmem_cache* that crosses the Heap API is a handle: the descriptor's address with
+  // the slot's generation in bits 48..63 (64-bit targets). destroy() bumps the generation, so a
+  // stale handle never resolves, even after its slot holds a new cache; a slot whose 65535
+  // generations are used up is retired. resolve() returns the live descriptor or nullptr.
+  kmem_cache* handle_of(const kmem_cache* s) const;
+  kmem_cache* resolve(const kmem_cache* handle) const;
   const kmem_cache* newest() const { return newest_; }
   CacheInfo info(const kmem_cache* s) const;
   std::size_t slabinfo(char* buf, std::size_t size) const;
