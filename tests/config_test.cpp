@@ -192,8 +192,7 @@ TEST(HeapInitConfig, DmaZoneIsNotCarvedFromTheMetadata) {
   ASSERT_EQ(heap.nr_zones(), 2u);
   EXPECT_EQ(heap.zone_info(0).spanned_pages, 16u);
   EXPECT_EQ(heap.zone_info(0).free_pages, 16u);
-  EXPECT_EQ(heap.zone_info(0).start_pfn,
-            heap.arena_start() / 4096 + heap.page_counts().metadata);
+  EXPECT_EQ(heap.zone_info(0).start_pfn, heap.arena_start() / 4096 + heap.page_counts().metadata);
   km::Heap small;
   ASSERT_TRUE(small.init(make_config(12, 10, 64, 1)).ok);
   EXPECT_EQ(small.zone_info(0).free_pages, 1u);

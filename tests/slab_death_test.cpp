@@ -83,7 +83,7 @@ TEST_F(SlabDeathTest, FreelistCorruptAborts) {
   ASSERT_NE(dbg, nullptr);
   ASSERT_NE(heap.kmem_cache_alloc(dbg, GFP_KERNEL), nullptr);
   km::SlabAllocator& sa = heap.state_for_testing()->slabs;
-  kmem_cache* desc = sa.resolve(dbg); // the descriptor behind the handle
+  kmem_cache* desc = sa.resolve(dbg);                        // the descriptor behind the handle
   sa.set_freepointer(desc, desc->cpu_slab[0].freelist, obj); // obj is in death-a's slab
   EXPECT_DEATH(heap.kmem_cache_alloc(dbg, GFP_KERNEL),
                "kmalloc: BUG death-dbg: Freepointer corrupt at object 0x[0-9a-f]+; slab isolated");

@@ -193,10 +193,11 @@ TEST_F(ValidateCorruption, LIST_NrFreeNotListLength) {
   zone(1).area[4].nr_free = 4;
   const std::size_t buddies = dma_blocks() + 3;
   ASSERT_NO_FATAL_FAILURE(expect_reports(
-      2, {R"(kmalloc: validate: LIST: zone Normal: free_area\[4\].nr_free 4 != list length 3 \+ 0 deferred)",
-          "kmalloc: validate: LIST: " + std::to_string(buddies) +
-              " pages are marked PG_buddy but the lists hold " + std::to_string(buddies + 1) +
-              " blocks"}));
+      2,
+      {R"(kmalloc: validate: LIST: zone Normal: free_area\[4\].nr_free 4 != list length 3 \+ 0 deferred)",
+       "kmalloc: validate: LIST: " + std::to_string(buddies) +
+           " pages are marked PG_buddy but the lists hold " + std::to_string(buddies + 1) +
+           " blocks"}));
 }
 
 // A descriptor that is not in the memmap on a free list. Reports: LIST foreign descriptor; AC2
