@@ -13,7 +13,17 @@ constexpr int kEinval = 22;
 constexpr int kEbusy = 16;
 constexpr const char* kDefaultOptions = "profile=linux-6";
 
-km::Heap g_heap;
+// The default heap lives until the process ends: its storage is a union whose destructor does
+// nothing, so no static destructor unmaps the arena while a later destructor or atexit handler
+// still calls kfree. It is constant-initialised (no dynamic initialiser, no guard variable), so
+// it is usable from any static constructor too.
+union DefaultHeap {
+  constexpr DefaultHeap() : heap() {}
+  ~DefaultHeap() {} // never destroys `heap`
+  km::Heap heap;
+};
+constinit DefaultHeap g_default;
+constinit km::Heap& g_heap = g_default.heap;
 
 int build(const char* options) {
   km::Config cfg;
