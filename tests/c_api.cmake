@@ -3,8 +3,15 @@
 #
 #   kmalloc_c_api_test         profile=linux-6 over a 32 MiB arena     (ctest: c_api.linux6, unit)
 #   kmalloc_c_api_linux4_test  profile=linux-4-slab                     (ctest: c_api.linux4, unit)
+#   kmalloc_c_api_report_test  misuse with a recording handler, kmalloc_validate, kmalloc_stats
+#                                                                       (ctest: c_api.report, unit)
+#   kmalloc_c_api_region_test  kmalloc_init_region over a static buffer; mmap/munmap wrapped to
+#                              show the library never calls them        (ctest: c_api.region, unit)
 #
 # Each prints "N passed, M failed" and exits non-zero on a failure.
+#
+#   kmalloc_c_api_exit_test    C++: kfree/kmalloc from a global destructor and an atexit
+#                              handler after the library's own destructors (c_api.exit_kfree, unit)
 function(kmalloc_c_api_test target source test_name)
   add_executable(${target} ${CMAKE_CURRENT_SOURCE_DIR}/${source})
   set_source_files_properties(${CMAKE_CURRENT_SOURCE_DIR}/${source} PROPERTIES LANGUAGE C)
@@ -23,3 +30,14 @@ endfunction()
 
 kmalloc_c_api_test(kmalloc_c_api_test c_api_test.c c_api.linux6)
 kmalloc_c_api_test(kmalloc_c_api_linux4_test c_api_linux4_test.c c_api.linux4)
+kmalloc_c_api_test(kmalloc_c_api_report_test c_api_report_test.c c_api.report)
+kmalloc_c_api_test(kmalloc_c_api_region_test c_api_region_test.c c_api.region)
+# Every mmap/munmap call of the objects linked in (the static library) goes to the test's
+# counting __wrap_mmap/__wrap_munmap.
+target_link_options(kmalloc_c_api_region_test PRIVATE -Wl,--wrap=mmap -Wl,--wrap=munmap)
+
+# The default heap outlives every static destructor: exit 0 and no report.
+add_executable(kmalloc_c_api_exit_test ${CMAKE_CURRENT_SOURCE_DIR}/capi_exit_program.cpp)
+target_link_libraries(kmalloc_c_api_exit_test PRIVATE kmalloc::kmalloc kmalloc_warnings)
+add_test(NAME c_api.exit_kfree COMMAND kmalloc_c_api_exit_test)
+set_tests_properties(c_api.exit_kfree PROPERTIES LABELS unit FAIL_REGULAR_EXPRESSION "kmalloc: ")

@@ -15,6 +15,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -1804,6 +1805,99 @@ TEST_F(KmallocContract, Buddyinfo_SnprintfReturnsFullLengthAndTruncates) {
   EXPECT_THAT(text, testing::StartsWith("Node 0, zone      DMA "));
   EXPECT_THAT(text, HasSubstr("\nNode 0, zone   Normal "));
   expect_snprintf_style([&](char* buf, std::size_t size) { return heap_.buddyinfo(buf, size); });
+}
+
+// ============================================================================================
+// enum kmalloc_report_kind, kmalloc_report_kind_name, kmalloc_report_is_warning (no default heap
+// needed; the C calls that use it are in capi_heap_death_test.cpp)
+
+// The kinds, written from report.h's list: C constant, ErrorKind, name, warning.
+struct KindRow {
+  kmalloc_report_kind c;
+  ErrorKind kind;
+  const char* name;
+  bool warning;
+};
+const KindRow kKinds[] = {
+    {KMALLOC_REPORT_ORDER_TOO_LARGE, ErrorKind::OrderTooLarge, "OrderTooLarge", true},
+    {KMALLOC_REPORT_INVALID_GFP, ErrorKind::InvalidGfp, "InvalidGfp", true},
+    {KMALLOC_REPORT_PAGE_DOUBLE_FREE, ErrorKind::PageDoubleFree, "PageDoubleFree", false},
+    {KMALLOC_REPORT_PAGE_INVALID_FREE, ErrorKind::PageInvalidFree, "PageInvalidFree", false},
+    {KMALLOC_REPORT_PAGE_ORDER_MISMATCH, ErrorKind::PageOrderMismatch, "PageOrderMismatch", false},
+    {KMALLOC_REPORT_PAGE_OWNER_MISMATCH, ErrorKind::PageOwnerMismatch, "PageOwnerMismatch", false},
+    {KMALLOC_REPORT_CACHE_CREATE_FAILED, ErrorKind::CacheCreateFailed, "CacheCreateFailed", true},
+    {KMALLOC_REPORT_SLAB_PANIC, ErrorKind::SlabPanic, "SlabPanic", false},
+    {KMALLOC_REPORT_OBJECTS_REMAINING, ErrorKind::ObjectsRemaining, "ObjectsRemaining", true},
+    {KMALLOC_REPORT_INVALID_CACHE, ErrorKind::InvalidCache, "InvalidCache", false},
+    {KMALLOC_REPORT_INVALID_OBJECT_POINTER, ErrorKind::InvalidObjectPointer, "InvalidObjectPointer",
+     false},
+    {KMALLOC_REPORT_WRONG_CACHE, ErrorKind::WrongCache, "WrongCache", false},
+    {KMALLOC_REPORT_OBJECT_DOUBLE_FREE, ErrorKind::ObjectDoubleFree, "ObjectDoubleFree", false},
+    {KMALLOC_REPORT_FREELIST_CORRUPT, ErrorKind::FreelistCorrupt, "FreelistCorrupt", false},
+    {KMALLOC_REPORT_SIZE_TOO_LARGE, ErrorKind::SizeTooLarge, "SizeTooLarge", true},
+    {KMALLOC_REPORT_KMALLOC_DISABLED, ErrorKind::KmallocDisabled, "KmallocDisabled", true},
+    {KMALLOC_REPORT_HEAP_UNINITIALIZED, ErrorKind::HeapUninitialized, "HeapUninitialized", true},
+    {KMALLOC_REPORT_CORRUPTION, ErrorKind::Corruption, "Corruption", false},
+};
+
+// "enum kmalloc_report_kind - what a report is about: the values of km::ErrorKind
+// (kmalloc/report.h), in the same order."
+TEST_F(KmallocContract, ReportKind_TheValuesOfErrorKindInOrder) {
+  static_assert(std::size(kKinds) == km::kErrorKindCount);
+  EXPECT_EQ(static_cast<unsigned>(KMALLOC_REPORT_NR_KINDS), km::kErrorKindCount);
+  for (unsigned i = 0; i < std::size(kKinds); ++i) {
+    SCOPED_TRACE(kKinds[i].name);
+    EXPECT_EQ(static_cast<unsigned>(kKinds[i].c), i);
+    EXPECT_EQ(static_cast<unsigned>(kKinds[i].kind), i);
+  }
+}
+
+// "Warnings (see kmalloc_report_is_warning()) refuse the call and let the program go on; the
+// other kinds are misuse or corruption, on which the default handler aborts." The C++ Heap
+// makes the reports (the C layer forwards them unchanged); the default handler's abort is
+// KmallocContractDeathTest.Misuse_ReportedOnStderrAndAborts and
+// KmallocContractHeapDeathTest.SetReportHandler_NullRestoresTheDefault.
+TEST_F(KmallocContract, ReportKind_WarningsRefuseAndGoOn) {
+  EXPECT_EQ(heap_.kmalloc(5 * MiB, GFP_KERNEL), nullptr);
+  EXPECT_EQ(heap_.alloc_pages(GFP_KERNEL, 11), nullptr);
+  EXPECT_EQ(heap_.kmem_cache_create("warn", 8, 3, 0, nullptr), nullptr);
+  ASSERT_EQ(rec_.size(), 3u) << rec_.dump();
+  for (const kmtest::Recorded& r : rec_.reports) {
+    EXPECT_EQ(kmalloc_report_is_warning(static_cast<kmalloc_report_kind>(r.kind)), 1) << r;
+    EXPECT_THAT(r.message, HasSubstr("WARNING"));
+  }
+  rec_.clear();
+  void* p = heap_.kmalloc(8, GFP_KERNEL);
+  heap_.kfree(p);
+  heap_.kfree(p);
+  expect_reports(ErrorKind::ObjectDoubleFree, 1, "BUG");
+  EXPECT_EQ(kmalloc_report_is_warning(KMALLOC_REPORT_OBJECT_DOUBLE_FREE), 0);
+}
+
+// "kmalloc_report_kind_name - the name of @kind as the C++ API spells it (km::error_kind_name()),
+// e.g. "ObjectDoubleFree" for KMALLOC_REPORT_OBJECT_DOUBLE_FREE."
+// "Return: the name; "Unknown" for KMALLOC_REPORT_NR_KINDS or another value that is not a kind."
+TEST_F(KmallocContract, ReportKindName_AsTheCppApiSpellsIt) {
+  for (const KindRow& row : kKinds) {
+    EXPECT_STREQ(kmalloc_report_kind_name(row.c), row.name);
+    EXPECT_STREQ(kmalloc_report_kind_name(row.c), km::error_kind_name(row.kind));
+  }
+  EXPECT_STREQ(kmalloc_report_kind_name(KMALLOC_REPORT_OBJECT_DOUBLE_FREE), "ObjectDoubleFree");
+  EXPECT_STREQ(kmalloc_report_kind_name(KMALLOC_REPORT_NR_KINDS), "Unknown");
+  EXPECT_STREQ(kmalloc_report_kind_name(static_cast<kmalloc_report_kind>(31)), "Unknown");
+}
+
+// "kmalloc_report_is_warning - whether the default handler returns after a report of @kind (a
+// kernel WARN) rather than aborting (a BUG)."
+// "Return: 1 for a warning kind; 0 for the others and for a value that is not a kind."
+TEST_F(KmallocContract, ReportIsWarning_TheKindsTheDefaultHandlerReturnsAfter) {
+  for (const KindRow& row : kKinds) {
+    EXPECT_EQ(kmalloc_report_is_warning(row.c), row.warning ? 1 : 0) << row.name;
+    EXPECT_EQ(kmalloc_report_is_warning(row.c) == 1, km::error_kind_is_warning(row.kind))
+        << row.name;
+  }
+  EXPECT_EQ(kmalloc_report_is_warning(KMALLOC_REPORT_NR_KINDS), 0);
+  EXPECT_EQ(kmalloc_report_is_warning(static_cast<kmalloc_report_kind>(31)), 0);
 }
 
 } // namespace

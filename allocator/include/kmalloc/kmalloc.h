@@ -5,13 +5,17 @@
  *
  * The default heap is built on first use from the options given to kmalloc_init(), else from
  * the environment variable KMALLOC_OPTIONS, else "profile=linux-6" (64 MiB arena, 4 KiB pages,
- * 16 MiB ZONE_DMA). Misuse is reported on stderr and aborts, as a kernel BUG would.
+ * 16 MiB ZONE_DMA). kmalloc_init_region() builds it over memory the caller owns instead. The
+ * default heap is never destroyed: it lives until the process ends, so static destructors and
+ * atexit handlers may still use it. Misuse is reported on stderr and aborts, as a kernel BUG
+ * would, unless a handler is installed with kmalloc_set_report_handler().
  * Not thread-safe yet: callers serialise.
  */
 #ifndef KMALLOC_KMALLOC_H
 #define KMALLOC_KMALLOC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kmalloc/gfp.h"
 #include "kmalloc/slab.h"
@@ -33,13 +37,171 @@ struct kmem_cache;
  *           nr_cpus, slub_min_order, slub_max_order, slub_min_objects, cache_line_size,
  *           max_caches, hardened, seed); NULL means the defaults.
  *
- * Must come before any other call. On a bad key or value nothing is built and a message naming
- * it is printed.
+ * Must come before any other call, except kmalloc_set_report_handler(),
+ * kmalloc_report_kind_name() and kmalloc_report_is_warning(), which do not build the heap. On a
+ * bad key or value nothing is built and a message naming it is printed.
  *
  * Return: 0 on success; -EINVAL (-22) for a bad option or config; -EBUSY (-16) if the default
  * heap already exists.
  */
 int kmalloc_init(const char* options);
+
+/**
+ * kmalloc_init_region - build the default heap over memory the caller owns, with no mmap.
+ * @base: the first byte of the region; it need not be aligned: the heap uses the whole pages
+ *        inside [@base, @base + @bytes).
+ * @bytes: the size of the region.
+ * @options: as kmalloc_init(), except that arena= is ignored: the heap spans the region.
+ *
+ * The heap's metadata and every page it hands out lie inside the region. The default ZONE_DMA is
+ * 16 MiB, so a region of 16 MiB or less needs a smaller dma= (dma=0: no ZONE_DMA). The region
+ * must stay valid, and be touched only through the heap, until the process ends. Must come
+ * before any other call, as kmalloc_init().
+ *
+ * Return: 0 on success; -EINVAL (-22) for a bad option or config, a NULL @base, or a region too
+ * small for the metadata and one free page (nothing is built and a message naming the problem is
+ * printed); -EBUSY (-16) if the default heap already exists.
+ */
+int kmalloc_init_region(void* base, size_t bytes, const char* options);
+
+/**
+ * enum kmalloc_report_kind - what a report is about: the values of km::ErrorKind
+ * (kmalloc/report.h), in the same order.
+ * Warnings (see kmalloc_report_is_warning()) refuse the call and let the program go on; the
+ * other kinds are misuse or corruption, on which the default handler aborts.
+ */
+enum kmalloc_report_kind {
+  KMALLOC_REPORT_ORDER_TOO_LARGE = 0,     /* warning: alloc_pages order > MAX_ORDER */
+  KMALLOC_REPORT_INVALID_GFP = 1,         /* warning: gfp bits outside __GFP_BITS_MASK */
+  KMALLOC_REPORT_PAGE_DOUBLE_FREE = 2,    /* the page is already free */
+  KMALLOC_REPORT_PAGE_INVALID_FREE = 3,   /* not the head page of an allocated block */
+  KMALLOC_REPORT_PAGE_ORDER_MISMATCH = 4, /* freed with another order than allocated */
+  KMALLOC_REPORT_PAGE_OWNER_MISMATCH = 5, /* a slab's or large kmalloc's page, not alloc_pages */
+  KMALLOC_REPORT_CACHE_CREATE_FAILED = 6, /* warning: kmem_cache_create refused (NULL) */
+  KMALLOC_REPORT_SLAB_PANIC = 7,          /* kmem_cache_create failed for a SLAB_PANIC cache */
+  KMALLOC_REPORT_OBJECTS_REMAINING = 8,   /* warning: kmem_cache_destroy with live objects */
+  KMALLOC_REPORT_INVALID_CACHE = 9,       /* not a live kmem_cache of the heap */
+  KMALLOC_REPORT_INVALID_OBJECT_POINTER = 10, /* not an object start */
+  KMALLOC_REPORT_WRONG_CACHE = 11,            /* the object belongs to another cache */
+  KMALLOC_REPORT_OBJECT_DOUBLE_FREE = 12,     /* "Object already free" */
+  KMALLOC_REPORT_FREELIST_CORRUPT = 13,       /* a free pointer outside its slab */
+  KMALLOC_REPORT_SIZE_TOO_LARGE = 14,         /* warning: kmalloc size above KMALLOC_MAX_SIZE */
+  KMALLOC_REPORT_KMALLOC_DISABLED = 15,       /* warning: kmalloc with profile=none */
+  KMALLOC_REPORT_HEAP_UNINITIALIZED = 16,     /* warning: a heap never built (not from C) */
+  KMALLOC_REPORT_CORRUPTION = 17,             /* kmalloc_validate() found a broken invariant */
+  KMALLOC_REPORT_NR_KINDS = 18                /* the number of kinds; not a kind */
+};
+
+/**
+ * struct kmalloc_report - one report, as a handler receives it.
+ * @kind: what it is about.
+ * @addr: the address it is about (the object, page or cache pointer), or 0.
+ * @message: the text the default handler prints, starting with "kmalloc: " (no newline); valid
+ *           only during the handler call.
+ */
+struct kmalloc_report {
+  enum kmalloc_report_kind kind;
+  uintptr_t addr;
+  const char* message;
+};
+
+/** kmalloc_report_handler - called once per report, with the @arg given with it. */
+typedef void (*kmalloc_report_handler)(void* arg, const struct kmalloc_report* report);
+
+/**
+ * kmalloc_set_report_handler - send the default heap's reports to @fn.
+ * @fn: the handler; NULL restores the default (print the message on stderr, then abort unless
+ *      the kind is a warning).
+ * @arg: passed to @fn as it is.
+ *
+ * With a handler installed, misuse is refused (nothing is freed, created or destroyed), the call
+ * returns after the report as it does after a warning, and the heap stays valid: the program
+ * goes on. @fn may call kmalloc_report_kind_name() and kmalloc_report_is_warning(), but nothing
+ * that uses the heap. This call does not build the default heap, so it may come before
+ * kmalloc_init() or kmalloc_init_region(): a handler set before the heap is built receives its
+ * reports from the start. The handler stays until the next kmalloc_set_report_handler().
+ */
+void kmalloc_set_report_handler(kmalloc_report_handler fn, void* arg);
+
+/**
+ * kmalloc_report_kind_name - the name of @kind as the C++ API spells it (km::error_kind_name()),
+ * e.g. "ObjectDoubleFree" for KMALLOC_REPORT_OBJECT_DOUBLE_FREE.
+ * Return: the name; "Unknown" for KMALLOC_REPORT_NR_KINDS or another value that is not a kind.
+ */
+const char* kmalloc_report_kind_name(enum kmalloc_report_kind kind);
+
+/**
+ * kmalloc_report_is_warning - whether the default handler returns after a report of @kind (a
+ * kernel WARN) rather than aborting (a BUG).
+ * Return: 1 for a warning kind; 0 for the others and for a value that is not a kind.
+ */
+int kmalloc_report_is_warning(enum kmalloc_report_kind kind);
+
+/**
+ * kmalloc_validate - check every invariant of the default heap: free lists and free areas, page
+ * descriptors and page accounting, slab lists and counters, the allocation bitmap.
+ * Each broken invariant is reported as KMALLOC_REPORT_CORRUPTION; with the default handler the
+ * first one aborts. The heap is not changed.
+ * Return: the number of broken invariants; 0 when the heap is consistent.
+ */
+long kmalloc_validate(void);
+
+/**
+ * struct kmalloc_stats - a snapshot of the default heap, filled by kmalloc_stats(). Fields are
+ * only ever added at the end, and all of them are size_t.
+ * @size: set by the caller to sizeof(struct kmalloc_stats); on return, the bytes filled.
+ * @page_size: bytes per page.
+ * @pages_total: pages of the heap; always pages_free + pages_metadata + pages_slab +
+ *               pages_large_kmalloc + pages_alloc_pages.
+ * @pages_free: pages in free buddy blocks.
+ * @pages_metadata: pages holding the heap's own state at the start of the arena (page and cache
+ *                  descriptors, per-cpu slabs, the allocation bitmap).
+ * @pages_slab: pages of the slabs of every kmem_cache, the kmalloc caches included.
+ * @pages_large_kmalloc: pages of kmalloc() objects above KMALLOC_MAX_CACHE_SIZE.
+ * @pages_alloc_pages: pages from alloc_pages() and __get_free_pages().
+ * @slab_objects_active: the sum of /proc/slabinfo's active_objs: every object of a per-cpu slab
+ *                       counts as active, allocated or not (no per-cpu slab is flushed first).
+ * @slab_objects_total: the sum of /proc/slabinfo's num_objs: the objects of every slab.
+ * @slab_objects_free: the free objects of every slab, per-cpu freelists included, so
+ *                     slab_objects_total - slab_objects_free objects are allocated.
+ * @caches: the live caches, the kmalloc caches included (the lines of /proc/slabinfo).
+ * @reports: the reports the default heap has made so far, warnings included, whichever handler
+ *           received them; warnings silenced by __GFP_NOWARN and kmalloc_init()'s messages are
+ *           not reports.
+ * @metadata_bytes_reserved: bytes of the arena set aside for metadata (pages_metadata pages).
+ */
+struct kmalloc_stats {
+  size_t size;
+  size_t page_size;
+  size_t pages_total;
+  size_t pages_free;
+  size_t pages_metadata;
+  size_t pages_slab;
+  size_t pages_large_kmalloc;
+  size_t pages_alloc_pages;
+  size_t slab_objects_active;
+  size_t slab_objects_total;
+  size_t slab_objects_free;
+  size_t caches;
+  size_t reports;
+  size_t metadata_bytes_reserved;
+  /* Metadata may later be committed lazily: a metadata_bytes_committed field (the part of the
+   * reservation in use) is to follow here. */
+};
+
+/**
+ * kmalloc_stats - fill @out with a snapshot of the default heap.
+ * @out: the snapshot; the caller sets @out->size first.
+ *
+ * Only the fields lying wholly within the first @out->size bytes are written, so a program built
+ * against an older, smaller struct keeps working when fields are added; bytes past the fields
+ * this library knows are left as they are. On return @out->size is the number of bytes filled:
+ * the end of the last field written.
+ *
+ * Return: 0 on success; -EINVAL (-22), writing nothing, when @out is NULL or @out->size is
+ * smaller than the size field itself.
+ */
+int kmalloc_stats(struct kmalloc_stats* out);
 
 /**
  * kmalloc - allocate memory.
