@@ -47,7 +47,7 @@ struct kmem_cache {
   km::kmem_cache_cpu* cpu_slab; // nr_cpus entries in the metadata pages
   kmem_cache* next_cache;       // slab_caches list, newest first
   kmem_cache* prev_cache;
-  bool in_use;  // slot holds a live cache
-  bool retired; // the slot's generations are used up; it is never reused
+  bool in_use;              // slot holds a live cache
+  bool retired;             // the slot's generations are used up; it is never reused
   std::uint16_t generation; // bumped at each destroy; part of the handle (SlabAllocator)
 };
