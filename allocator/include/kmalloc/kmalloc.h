@@ -5,11 +5,11 @@
  *
  * The default heap is built on first use from the options given to kmalloc_init(), else from
  * the environment variable KMALLOC_OPTIONS, else "profile=linux-6" (64 MiB arena, 4 KiB pages,
- * 16 MiB ZONE_DMA). kmalloc_init_region() builds it over memory the caller owns instead. The
- * default heap is never destroyed: it lives until the process ends, so static destructors and
- * atexit handlers may still use it. Misuse is reported on stderr and aborts, as a kernel BUG
- * would, unless a handler is installed with kmalloc_set_report_handler().
- * Not thread-safe yet: callers serialise.
+ * MAX_ORDER 10, a ZONE_DMA of min(16 MiB, arena / 4) after the heap's metadata).
+ * kmalloc_init_region() builds it over memory the caller owns instead. The default heap is never
+ * destroyed: it lives until the process ends, so static destructors and atexit handlers may still
+ * use it. Misuse is reported on stderr and aborts, as a kernel BUG would, unless a handler is
+ * installed with kmalloc_set_report_handler(). Not thread-safe yet: callers serialise.
  */
 #ifndef KMALLOC_KMALLOC_H
 #define KMALLOC_KMALLOC_H
@@ -54,7 +54,7 @@ int kmalloc_init(const char* options);
  * @options: as kmalloc_init(), except that arena= is ignored: the heap spans the region.
  *
  * The heap's metadata and every page it hands out lie inside the region. The default ZONE_DMA is
- * 16 MiB, so a region of 16 MiB or less needs a smaller dma= (dma=0: no ZONE_DMA). The region
+ * a quarter of the region, at most 16 MiB (dma=0: no ZONE_DMA). The region
  * must stay valid, and be touched only through the heap, until the process ends. Must come
  * before any other call, as kmalloc_init().
  *
