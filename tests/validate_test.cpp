@@ -272,8 +272,9 @@ TEST_F(ValidateCorruption, AC3_FreeBlockOutsideItsZone) {
   zone(0).area[4].free_list.push_front(block);
   ++zone(0).area[4].nr_free;
   zone(0).free_pages += 16;
-  ASSERT_NO_FATAL_FAILURE(expect_reports(1, {"kmalloc: validate: AC3: free block " + hex(addr(16)) +
-                                             " of order 4 is outside zone DMA"}));
+  ASSERT_NO_FATAL_FAILURE(
+      expect_reports(1, {"kmalloc: validate: AC3: free block " + hex(addr(16)) +
+                         " of order 4 is outside zone DMA or in its deferred range"}));
 }
 
 // A tail page of the free block at 32 carries PG_head. Exactly one report.

@@ -381,6 +381,10 @@ PageCounts Heap::page_counts() const {
 }
 
 void Heap::for_each_free_block(void (*fn)(void*, const FreeBlock&), void* context) const {
+  if (state_ == nullptr) {
+    warn_uninitialized("for_each_free_block");
+    return;
+  }
   state_->pages.for_each_free_block([&](unsigned z, std::uintptr_t pfn, unsigned o) {
     fn(context, FreeBlock{z, pfn, o});
   });
@@ -413,6 +417,10 @@ std::size_t Heap::validate() const {
 
 struct kmem_cache* Heap::kmem_cache_create(const char* name, unsigned size, unsigned align,
                                            slab_flags_t flags, void (*ctor)(void*)) {
+  if (state_ == nullptr) {
+    warn_uninitialized("kmem_cache_create");
+    return nullptr;
+  }
   return state_->slabs.handle_of(state_->slabs.create(name, size, align, flags, ctor));
 }
 
@@ -508,6 +516,10 @@ CacheInfo Heap::cache_info(const struct kmem_cache* cache) const {
 }
 
 void Heap::for_each_cache(void (*fn)(void*, const struct kmem_cache*), void* context) const {
+  if (state_ == nullptr) {
+    warn_uninitialized("for_each_cache");
+    return;
+  }
   for (const kmem_cache* s = state_->slabs.newest(); s != nullptr; s = s->next_cache)
     fn(context, state_->slabs.handle_of(s));
 }

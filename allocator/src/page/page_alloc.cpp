@@ -366,7 +366,8 @@ std::size_t PageAllocator::validate_zone(unsigned zi) const {
       }
       if (pfn < z.zone_start_pfn || pfn + size > zone_end ||
           (pfn + size > z.deferred_start_pfn && pfn < z.deferred_end_pfn)) {
-        report_corruption(r, "AC3", addr, "free block %#lx of order %u is outside zone %s",
+        report_corruption(r, "AC3", addr,
+                          "free block %#lx of order %u is outside zone %s or in its deferred range",
                           static_cast<unsigned long>(addr), order, z.name);
         ++errors;
         return;
