@@ -3,13 +3,17 @@
 // The descriptors form one array (the memmap) in the heap's metadata pages. A page is in
 // exactly one of these states (boolean combinations of the fields; validate() checks them):
 //
-//   head of a free block:       owner == Free && PG_buddy && order == its free_area order
-//   tail of a free block:       owner == Free && !PG_buddy && !PG_head   (order, head: stale)
-//   head of an allocation:      owner in {PageAlloc, Slab, LargeKmalloc} && PG_head && order =
-//   block order tail of an allocation:      same owner as its head && !PG_head && head == index of
-//   the head metadata:                   owner == Metadata && no flags
+//   metadata (the first pages):  known by position (PageAllocator::owner_of); the descriptor is
+//                                never written and stays all zero
+//   head of a free block:        owner == Free && PG_buddy && order == its free_area order
+//   tail of a free block:        owner == Free && !PG_buddy && !PG_head   (order, head: stale)
+//   in a deferred block:         never written (all zero) until rmqueue() takes the block
+//   head of an allocation:       owner in {PageAlloc, Slab, LargeKmalloc} && PG_head && order =
+//                                block order
+//   tail of an allocation:       same owner as its head && !PG_head && head == index of the head
 //
-// A free block of order o starts at a pfn that is a multiple of 2^o and lies in one zone.
+// An all-zero descriptor is a free tail page: a fresh mapping needs no descriptor written at
+// init. A free block of order o starts at a pfn that is a multiple of 2^o and lies in one zone.
 #pragma once
 
 #include <cstdint>
