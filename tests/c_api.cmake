@@ -12,8 +12,8 @@ function(kmalloc_c_api_test target source test_name)
     C_STANDARD 11
     C_STANDARD_REQUIRED ON
     C_EXTENSIONS OFF
-    # libkmalloc is C++: link with the C++ driver so its runtime comes along.
-    LINKER_LANGUAGE CXX)
+    # The C linker, as a C project would: libkmalloc needs no C++ runtime.
+    LINKER_LANGUAGE C)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Werror -pedantic)
   target_link_libraries(${target} PRIVATE kmalloc::kmalloc)
   add_test(NAME ${test_name} COMMAND ${target})

@@ -13,9 +13,11 @@
 
 #include <stddef.h>
 
+#include "kmalloc/export.h"
 #include "kmalloc/gfp.h"
 #include "kmalloc/slab.h"
 
+#pragma GCC visibility push(default) /* exported from libkmalloc (kmalloc/export.h) */
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -174,5 +176,6 @@ size_t kmalloc_buddyinfo(char* buf, size_t size);
 #ifdef __cplusplus
 }
 #endif
+#pragma GCC visibility pop
 
 #endif /* KMALLOC_KMALLOC_H */
