@@ -15,8 +15,9 @@
 #   cmake -DLIBRARY=<libkmalloc.so> -DLIST=<exported_symbols.txt> [-DNM=nm] [-DUPDATE=ON] -P <this>
 #     checks the library against the list, or (UPDATE=ON) rewrites the list from the library.
 #
-# Sanitizer and coverage runtimes add symbols of their own to an instrumented library (__asan_*,
-# __ubsan_*, __sanitizer_*, __llvm_profile_*, ...); they are left out before comparing.
+# Sanitizer and coverage instrumentation adds symbols of its own to a library (__asan_*,
+# __ubsan_*, __sanitizer_*, __llvm_profile_*, and for UBSan's -fsanitize=function weak
+# "typeinfo for <function type>"); they are left out before comparing.
 
 if(NOT CMAKE_SCRIPT_MODE_FILE)
   # ---- registration (tests/CMakeLists.txt)
@@ -52,9 +53,14 @@ string(REPLACE ";" "\\;" nm_out "${nm_out}")
 string(REPLACE "\n" ";" nm_lines "${nm_out}")
 set(actual "")
 foreach(line IN LISTS nm_lines)
-  if(line MATCHES "^(.+) [A-Za-z] [0-9a-fA-F]+( [0-9a-fA-F]+)?$")
+  if(line MATCHES "^(.+) ([A-Za-z]) [0-9a-fA-F]+( [0-9a-fA-F]+)?$")
     set(name "${CMAKE_MATCH_1}")
+    set(type "${CMAKE_MATCH_2}")
     if(name MATCHES "^(__asan|__odr_asan|___asan|__ubsan|__sanitizer|__sancov|__lsan|__tsan|__llvm_profile|__llvm_prf)")
+      continue()
+    endif()
+    # UBSan's -fsanitize=function emits weak typeinfo of function types, -fno-rtti or not.
+    if(type MATCHES "^[VvWw]$" AND name MATCHES "^typeinfo (name )?for .*\\)$")
       continue()
     endif()
     list(APPEND actual "${name}")
