@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 . ci/lib.sh
-use_ccache
 bash ci/deps.sh
+use_ccache
 cmake --preset coverage >/dev/null
 replays=()
 for src in $(grep -l LLVMFuzzerTestOneInput fuzz/fuzz_*.cpp); do

@@ -33,8 +33,8 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 . ci/lib.sh
-use_ccache
 bash ci/deps.sh
+use_ccache
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz --parallel "$(nproc)" --target "${targets[@]}"
 

@@ -11,7 +11,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . ci/lib.sh
-use_ccache
 jobs=$(nproc)
 
 preset_stage() {
@@ -23,6 +22,7 @@ preset_stage() {
 }
 
 timed deps bash ci/deps.sh
+use_ccache # after deps.sh, which installs ccache
 timed format bash ci/check_format.sh
 timed layers bash ci/check_layers.sh
 
