@@ -10,6 +10,7 @@ root=$(pwd)
 . ci/lib.sh
 bash ci/deps.sh
 use_ccache
+unset CCACHE_NOHASHDIR # llvm-cov reads the sources from the directories the objects record
 cmake --preset coverage >/dev/null
 replays=()
 for src in $(grep -l LLVMFuzzerTestOneInput fuzz/fuzz_*.cpp); do

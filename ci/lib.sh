@@ -4,7 +4,9 @@
 #   use_ccache        when ccache is installed, fresh CMake build trees compile through it
 #                     (CMAKE_C/CXX_COMPILER_LAUNCHER from the environment, read on a tree's first
 #                     configure); without ccache nothing changes. Paths are hashed relative to
-#                     the checkout, so another clone of the repository hits the same cache.
+#                     the checkout and the build directory is not hashed, so another clone of
+#                     the repository (CI's) hits the same cache; the debug info of such a hit
+#                     names the other clone's build directory.
 #   timed NAME CMD... runs CMD (a command or a shell function; under `set -e` a failure ends the
 #                     script there) and then prints "time: NAME: <seconds> s".
 
