@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   cmake ninja-build g++ clang-14 libclang-rt-14-dev llvm-14 clang-format-14
-  googletest libgtest-dev librapidcheck-dev libbenchmark-dev pkg-config
+  googletest libgtest-dev librapidcheck-dev libbenchmark-dev pkg-config ccache
 )
 
 missing=()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# ci/fuzz.sh - the main fuzz job. Builds the `fuzz` preset (clang, libFuzzer, ASan+UBSan) and
-# runs every fuzz target for a bounded time over a scratch copy of its corpus (corpus/<target>).
+# ci/fuzz.sh - the main fuzz job. Builds the `fuzz` preset (clang, libFuzzer, ASan+UBSan;
+# KMALLOC_BUILD_FUZZ=ON, tests off) and runs every fuzz target for a bounded time over a scratch copy of its corpus (corpus/<target>).
 #
 #   ci/fuzz.sh [--time SECONDS] [--target NAME]... [--jobs N] [--seed N]
 #
@@ -32,9 +32,11 @@ if [ ${#targets[@]} -eq 0 ]; then
   done
 fi
 
+. ci/lib.sh
 bash ci/deps.sh
+use_ccache
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz --target "${targets[@]}"
+cmake --build --preset fuzz --parallel "$(nproc)" --target "${targets[@]}"
 
 work="$root/build/fuzz-work"
 findings_dir="$root/fuzz-findings"

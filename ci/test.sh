@@ -1,25 +1,36 @@
 #!/usr/bin/env bash
 # ci/test.sh - the test command: installs dependencies, checks format and layering, then builds
 # and runs ctest in the dev (g++) and asan (clang ASan+UBSan) presets. Unit, death, property
-# and corpus-replay tests all run; after the dev build, ci/examples.sh installs it and builds
-# examples/ against the install. The output ends with ctest's summary.
+# and corpus-replay tests all run; after the dev preset, ci/consumers.sh builds, installs and
+# links the library the ways its users do (release preset with g++ and clang, find_package,
+# pkg-config, add_subdirectory, the README's code blocks). Each stage prints its wall time
+# ("time: <stage>: N s"). Builds use ccache when it is installed (ci/lib.sh).
 #
 #   ci/test.sh                     # dev and asan
 #   KMALLOC_TEST_PRESETS="dev" ci/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. ci/lib.sh
+jobs=$(nproc)
 
-bash ci/deps.sh
-bash ci/check_format.sh
-bash ci/check_layers.sh
+preset_stage() {
+  local preset=$1
+  echo "=== ${preset}: configure, build, test"
+  cmake --preset "${preset}" >/dev/null
+  cmake --build --preset "${preset}" --parallel "${jobs}"
+  ctest --preset "${preset}"
+}
+
+timed deps bash ci/deps.sh
+use_ccache # after deps.sh, which installs ccache
+timed format bash ci/check_format.sh
+timed layers bash ci/check_layers.sh
 
 read -r -a presets <<< "${KMALLOC_TEST_PRESETS:-dev asan}"
 for preset in "${presets[@]}"; do
-  echo "=== ${preset}: configure, build, test"
-  cmake --preset "${preset}" >/dev/null
-  cmake --build --preset "${preset}"
+  timed "${preset} (build + test)" preset_stage "${preset}"
   if [ "${preset}" = dev ]; then
-    bash ci/examples.sh build/dev
+    echo "=== consumers: release builds, install, find_package, pkg-config, add_subdirectory, README"
+    timed consumers bash ci/consumers.sh
   fi
-  ctest --preset "${preset}"
 done

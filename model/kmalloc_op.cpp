@@ -19,7 +19,9 @@ std::string hex(std::uint64_t v) {
 }
 
 std::string h(Handle handle) {
-  return "#" + std::to_string(handle);
+  std::string s(1, '#');
+  s += std::to_string(handle);
+  return s;
 }
 
 std::string num(std::uint64_t v) {

@@ -52,12 +52,20 @@ std::string hex(std::uint64_t v) {
 }
 
 std::string handle_name(Handle h) {
-  return "#" + std::to_string(h);
+  std::string s(1, '#');
+  s += std::to_string(h);
+  return s;
 }
 
 std::string order_of(std::span<const unsigned> orders, Handle h, int delta = 0) {
-  if (h >= orders.size())
-    return delta == 0 ? "?" : "?" + std::string(delta > 0 ? "+" : "") + std::to_string(delta);
+  if (h >= orders.size()) {
+    std::string s(1, '?');
+    if (delta > 0)
+      s += '+';
+    if (delta != 0)
+      s += std::to_string(delta);
+    return s;
+  }
   const long order = static_cast<long>(orders[h]) + delta;
   return std::to_string(order < 0 ? 0 : order);
 }
@@ -107,7 +115,7 @@ std::string gfp_to_string(gfp_t gfp) {
   if (gfp != 0)
     add(hex(gfp).c_str());
   if (out.empty())
-    out = "0";
+    out.push_back('0');
   return out;
 }
 

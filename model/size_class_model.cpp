@@ -202,8 +202,10 @@ std::string SizeClassModel::describe() const {
       " max_order=" + std::to_string(max_order_) + " min_size=" + std::to_string(min_size_) +
       " max_cache_size=" + std::to_string(max_cache_size_) +
       " max_size=" + std::to_string(max_size_) + ": caches";
-  for (std::size_t i = 0; i < caches_.size(); ++i)
-    out += (i == 0 ? " " : ",") + std::to_string(caches_[i]);
+  for (std::size_t i = 0; i < caches_.size(); ++i) {
+    out += i == 0 ? ' ' : ',';
+    out += std::to_string(caches_[i]);
+  }
   return out;
 }
 

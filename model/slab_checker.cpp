@@ -87,8 +87,11 @@ std::string SlabChecker::history() const {
   PagesId pages = 0;
   for (std::size_t i = 0; i < ops_.size(); ++i) {
     out += "  [" + std::to_string(i) + "] ";
-    if (std::holds_alternative<CacheCreate>(ops_[i]))
-      out += "c" + std::to_string(caches++) + " = ";
+    if (std::holds_alternative<CacheCreate>(ops_[i])) {
+      out += 'c';
+      out += std::to_string(caches++);
+      out += " = ";
+    }
     out += to_string(ops_[i], ctx);
     if (std::holds_alternative<CacheAlloc>(ops_[i]) &&
         (i >= outcomes_.size() || outcomes_[i].empty()))

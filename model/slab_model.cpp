@@ -51,7 +51,9 @@ std::string set_text(const std::set<unsigned>& s) {
       out += " ...";
       break;
     }
-    out += (n > 1 ? " " : "") + std::to_string(i);
+    if (n > 1)
+      out += ' ';
+    out += std::to_string(i);
   }
   return out + "}";
 }
@@ -392,9 +394,12 @@ std::string SlabModel::alloc(CacheId id, gfp_t gfp, std::uintptr_t got, AllocRes
 
   ModelSlab& s = *from;
   auto where = [&] {
-    return "slab " + hex(s.base) + " (order " + std::to_string(s.order) + ", " +
-           std::to_string(s.capacity) + " objects of stride " + std::to_string(l.size) +
-           "), cpu freelist " + set_text(s.cpu_free);
+    std::string text = "slab ";
+    text += hex(s.base);
+    text += " (order " + std::to_string(s.order) + ", " + std::to_string(s.capacity);
+    text += " objects of stride " + std::to_string(l.size) + "), cpu freelist ";
+    text += set_text(s.cpu_free);
+    return text;
   };
   if (got == 0)
     return "kmem_cache_alloc returned NULL; the model expects an object of " + where();

@@ -14,10 +14,14 @@ template <class... Fs> struct Overloaded : Fs... { using Fs::operator()...; };
 template <class... Fs> Overloaded(Fs...) -> Overloaded<Fs...>;
 
 std::string c(CacheId id) {
-  return "c" + std::to_string(id);
+  std::string s(1, 'c');
+  s += std::to_string(id);
+  return s;
 }
 std::string obj(ObjectId id) {
-  return "#" + std::to_string(id);
+  std::string s(1, '#');
+  s += std::to_string(id);
+  return s;
 }
 std::string cache_of(ObjectId id, const PrintContext& ctx) {
   if (id < ctx.object_cache.size() && ctx.object_cache[id] >= 0)

@@ -8,6 +8,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kmalloc/export.h"
+
+#pragma GCC visibility push(default) // exported from libkmalloc (kmalloc/export.h)
 namespace km {
 
 // Orders 0..kMaxOrderLimit are representable; Config::max_order may be anything up to it.
@@ -80,3 +83,4 @@ bool parse_options(const char* text, Config& cfg, Status& out);
 const char* profile_name(Profile profile);
 
 } // namespace km
+#pragma GCC visibility pop

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "kmalloc/config.h"
+#include "kmalloc/export.h"
 #include "kmalloc/gfp.h"
 #include "kmalloc/report.h"
 #include "kmalloc/slab.h"
@@ -19,6 +20,7 @@ struct page;
 // A slab cache (kmalloc/slab.h declares it too). Opaque outside the allocator.
 struct kmem_cache;
 
+#pragma GCC visibility push(default) // exported from libkmalloc (kmalloc/export.h)
 namespace km {
 
 struct HeapState;
@@ -272,3 +274,4 @@ private:
 };
 
 } // namespace km
+#pragma GCC visibility pop

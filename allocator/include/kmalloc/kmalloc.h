@@ -17,9 +17,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kmalloc/export.h"
 #include "kmalloc/gfp.h"
 #include "kmalloc/slab.h"
 
+#pragma GCC visibility push(default) /* exported from libkmalloc (kmalloc/export.h) */
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -336,5 +338,6 @@ size_t kmalloc_buddyinfo(char* buf, size_t size);
 #ifdef __cplusplus
 }
 #endif
+#pragma GCC visibility pop
 
 #endif /* KMALLOC_KMALLOC_H */

@@ -8,6 +8,9 @@
 
 #include <cstdint>
 
+#include "kmalloc/export.h"
+
+#pragma GCC visibility push(default) // exported from libkmalloc (kmalloc/export.h)
 namespace km {
 
 enum class ErrorKind : std::uint8_t {
@@ -54,3 +57,4 @@ using ReportHandler = void (*)(void* context, const ErrorReport& report);
 void default_report_handler(void* context, const ErrorReport& report);
 
 } // namespace km
+#pragma GCC visibility pop
