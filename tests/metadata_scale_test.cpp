@@ -148,8 +148,9 @@ void measure(const ScaleCase& c) {
   EXPECT_GE(m.reserved, m.descriptors + m.bitmap + m.caches);
   // Lazy commit: init touches a few MiB at most, whatever the arena.
   // (Under a sanitizer the shadow of the poisoned arena is committed too: not ours to count.)
-  if (!KM_TEST_SANITIZED)
+  if (!KM_TEST_SANITIZED) {
     EXPECT_LT(rss1 - std::min(rss0, rss1), 8 * MiB) << c.name;
+  }
   EXPECT_LT(m.committed, 8 * MiB) << c.name;
   // And the heap works at both ends: kmalloc, a large block, and the top of the arena.
   void* p = heap.kmalloc(100, GFP_KERNEL);

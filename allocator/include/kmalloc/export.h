@@ -13,8 +13,11 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define KMALLOC_API __attribute__((visibility("default")))
+/* A private member of an exported class: not part of the API, not exported. */
+#define KMALLOC_INTERNAL __attribute__((visibility("hidden")))
 #else
 #define KMALLOC_API
+#define KMALLOC_INTERNAL
 #endif
 
 #endif /* KMALLOC_EXPORT_H */

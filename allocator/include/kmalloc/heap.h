@@ -262,10 +262,12 @@ public:
   HeapState* state_for_testing() const { return state_; }
 
 private:
-  Status init_common(const Config& cfg, void* region, std::size_t bytes, bool mapped);
-  void warn_uninitialized(const char* function) const;
+  KMALLOC_INTERNAL Status init_common(const Config& cfg, void* region, std::size_t bytes,
+                                      bool mapped);
+  KMALLOC_INTERNAL void warn_uninitialized(const char* function) const;
   // The live descriptor behind a cache handle; reports InvalidCache (naming `function`) if none.
-  struct kmem_cache* resolve_cache(const struct kmem_cache* cache, const char* function) const;
+  KMALLOC_INTERNAL struct kmem_cache* resolve_cache(const struct kmem_cache* cache,
+                                                    const char* function) const;
   HeapState* state_ = nullptr;
   ReportHandler handler_ = default_report_handler;
   void* handler_context_ = nullptr;
