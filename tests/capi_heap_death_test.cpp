@@ -795,7 +795,8 @@ TEST_F(KmallocContractHeapDeathTest, Stats_FieldsAreSizeTInOrder) {
   EXPECT_EQ(offsetof(Stats, caches), 11 * w);
   EXPECT_EQ(offsetof(Stats, reports), 12 * w);
   EXPECT_EQ(offsetof(Stats, metadata_bytes_reserved), 13 * w);
-  EXPECT_EQ(sizeof(Stats), 14 * w);
+  EXPECT_EQ(offsetof(Stats, metadata_bytes_committed), 14 * w);
+  EXPECT_EQ(sizeof(Stats), 15 * w);
 }
 
 // "@size: set by the caller to sizeof(struct kmalloc_stats); on return, the bytes filled."
@@ -1059,6 +1060,22 @@ TEST_F(KmallocContractHeapDeathTest, Stats_MetadataBytesReserved) {
         const Stats s = stats();
         CHILD_CHECK(s.metadata_bytes_reserved == s.pages_metadata * 64 * KiB);
         CHILD_CHECK(s.metadata_bytes_reserved > 0);
+        child_passed();
+      },
+      testing::ExitedWithCode(0), "^$");
+}
+
+// "@metadata_bytes_committed: the part of that reservation backed by memory now (the metadata is
+// committed lazily, so a large arena reserves far more than it commits)."
+TEST_F(KmallocContractHeapDeathTest, Stats_MetadataBytesCommitted) {
+  EXPECT_EXIT(
+      {
+        CHILD_CHECK(kmalloc_init("arena=4G,seed=1") == 0);
+        const Stats s = stats();
+        CHILD_CHECK(s.metadata_bytes_committed > 0); // HeapState and the cache descriptors
+        CHILD_CHECK(s.metadata_bytes_committed <= s.metadata_bytes_reserved);
+        CHILD_CHECK(s.metadata_bytes_reserved > 64 * MiB); // 2.7% of 4 GiB
+        CHILD_CHECK(s.metadata_bytes_committed < 8 * MiB);
         child_passed();
       },
       testing::ExitedWithCode(0), "^$");

@@ -171,6 +171,9 @@ long kmalloc_validate(void);
  *           received them; warnings silenced by __GFP_NOWARN and kmalloc_init()'s messages are
  *           not reports.
  * @metadata_bytes_reserved: bytes of the arena set aside for metadata (pages_metadata pages).
+ * @metadata_bytes_committed: the part of that reservation backed by memory now (the metadata is
+ *                            committed lazily, so a large arena reserves far more than it
+ *                            commits).
  */
 struct kmalloc_stats {
   size_t size;
@@ -187,8 +190,7 @@ struct kmalloc_stats {
   size_t caches;
   size_t reports;
   size_t metadata_bytes_reserved;
-  /* Metadata may later be committed lazily: a metadata_bytes_committed field (the part of the
-   * reservation in use) is to follow here. */
+  size_t metadata_bytes_committed;
 };
 
 /**

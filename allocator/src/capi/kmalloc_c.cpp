@@ -178,9 +178,9 @@ int kmalloc_stats(struct kmalloc_stats* out) {
   s.slab_objects_free = objects.free;
   s.caches = objects.caches;
   s.reports = g_route.count;
-  // Reserved: the metadata pages as laid out at init. A committed figure (what of it is in use)
-  // is to come as a new field at the end of the struct.
+  // Reserved: the metadata pages as laid out at init; committed: what of them is resident.
   s.metadata_bytes_reserved = pages.metadata * s.page_size;
+  s.metadata_bytes_committed = heap().metadata_info().committed;
   // Every field is a size_t, so "the fields that fit" are the whole words of out->size.
   static_assert(sizeof s % sizeof s.size == 0 && offsetof(struct kmalloc_stats, size) == 0);
   std::size_t n = out->size < sizeof s ? out->size : sizeof s;
