@@ -10,21 +10,7 @@
 
 #include "kmalloc/kmalloc.h"
 
-static int passed;
-static int failed;
-
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (cond) {                                                                                    \
-      ++passed;                                                                                    \
-    } else {                                                                                       \
-      ++failed;                                                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                     \
-    }                                                                                              \
-  } while (0)
-
-#define KiB ((size_t)1024)
-#define MiB ((size_t)1024 * 1024)
+#include "c_check.h"
 
 static char* slabinfo(void) {
   const size_t n = kmalloc_slabinfo(NULL, 0);

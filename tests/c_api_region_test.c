@@ -13,21 +13,7 @@
 
 #include "kmalloc/kmalloc.h"
 
-static int passed;
-static int failed;
-
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (cond) {                                                                                    \
-      ++passed;                                                                                    \
-    } else {                                                                                       \
-      ++failed;                                                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                     \
-    }                                                                                              \
-  } while (0)
-
-#define KiB ((size_t)1024)
-#define MiB ((size_t)1024 * 1024)
+#include "c_check.h"
 
 /* ---- counting wrappers (ld --wrap): calls to mmap/munmap from the objects linked in */
 

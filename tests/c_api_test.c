@@ -1,6 +1,6 @@
 /* c_api_test.c - the C API end to end from C11, with only kmalloc/kmalloc.h from the project:
  * kmalloc_init("profile=linux-6,arena=32M,seed=1"), then every function of the header over the
- * default heap (Linux 6.x SLUB size classes, 4 KiB pages, MAX_ORDER 10, 16 MiB ZONE_DMA).
+ * default heap (Linux 6.x SLUB size classes, 4 KiB pages, MAX_ORDER 10, 8 MiB ZONE_DMA).
  * Misuse aborts with the default handler, so only correct use is exercised here (misuse is
  * covered by capi_death_test.cpp). Prints "N passed, M failed"; exits non-zero on a failure. */
 #include <stdint.h>
@@ -10,21 +10,7 @@
 
 #include "kmalloc/kmalloc.h"
 
-static int passed;
-static int failed;
-
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (cond) {                                                                                    \
-      ++passed;                                                                                    \
-    } else {                                                                                       \
-      ++failed;                                                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                     \
-    }                                                                                              \
-  } while (0)
-
-#define KiB ((size_t)1024)
-#define MiB ((size_t)1024 * 1024)
+#include "c_check.h"
 
 static uintptr_t addr(const void* p) {
   return (uintptr_t)p;

@@ -17,19 +17,9 @@
 
 #include <gtest/gtest.h>
 
+#include "child_check.h"
+
 namespace {
-
-#define CHILD_CHECK(cond)                                                                          \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      std::fprintf(stderr, "CHILD_CHECK failed at line %d: %s\n", __LINE__, #cond);                \
-      std::_Exit(1);                                                                               \
-    }                                                                                              \
-  } while (0)
-
-[[noreturn]] void child_passed() {
-  std::exit(0);
-}
 
 constexpr int kEinval = -22;
 constexpr int kEbusy = -16;

@@ -23,22 +23,12 @@
 
 #include <gtest/gtest.h>
 
+#include "child_check.h"
+
 #include "heap_state.h"
 #include "heap_test_support.h"
 
 namespace {
-
-#define CHILD_CHECK(cond)                                                                          \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      std::fprintf(stderr, "CHILD_CHECK failed at line %d: %s\n", __LINE__, #cond);                \
-      std::_Exit(1);                                                                               \
-    }                                                                                              \
-  } while (0)
-
-[[noreturn]] void child_passed() {
-  std::exit(0);
-}
 
 // The struct's name is hidden by the function's in C++.
 using Stats = struct kmalloc_stats;
