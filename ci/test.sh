@@ -25,6 +25,7 @@ timed deps bash ci/deps.sh
 use_ccache # after deps.sh, which installs ccache
 timed format bash ci/check_format.sh
 timed layers bash ci/check_layers.sh
+timed corpus bash ci/corpus.sh --check
 
 read -r -a presets <<< "${KMALLOC_TEST_PRESETS:-dev asan}"
 for preset in "${presets[@]}"; do
