@@ -506,13 +506,12 @@ void KmallocChecker::do_kfree_twice(Handle h) {
   } else if (pi.owner == PageOwner::Slab) {
     const SlabObject so = heap_.slab_object(reinterpret_cast<const void*>(addr));
     if (so.cache != nullptr && so.object == addr) {
-      // A free object of a kmalloc cache (no debug checks): the kernel cannot tell.
-      outcome_ = "(free slab object: undetectable, skipped)";
-      --misuse_count_;
-      ++skipped_;
-      return;
+      // A free object of a kmalloc cache: the allocation bitmap reports it (the kernel could
+      // not tell without SLAB_CONSISTENCY_CHECKS).
+      expect(ErrorKind::ObjectDoubleFree, addr, "Object already free");
+    } else {
+      expect(ErrorKind::InvalidObjectPointer, addr, "not at an object boundary");
     }
-    expect(ErrorKind::InvalidObjectPointer, addr, "not at an object boundary");
   } else {
     fail("kfree twice of " + hex(addr) + ": page owner " + page_owner_name(pi.owner) +
          ", which the model does not explain");

@@ -464,12 +464,6 @@ void SlabChecker::do_alloc(const CacheAlloc& op) {
 void SlabChecker::do_free(std::uintptr_t cptr, std::uintptr_t addr) {
   const FreeExpect e = model_.expect_free(cptr, addr);
   outcome_ = std::string("=> ") + free_class_name(e.cls);
-  if (e.cls == FreeClass::Undetectable) {
-    outcome_ += " (skipped)";
-    ++skipped_;
-    model_.commit_free(e);
-    return;
-  }
   if (e.cls == FreeClass::Success) {
     outcome_ += " #" + std::to_string(e.object);
     check_object(e.object, "before free");

@@ -53,7 +53,7 @@ public:
 
   // Runs one op on both and compares; throws CheckError on any difference. Ops naming a cache
   // that is not live (alloc, flush, shrink) or an object that is not live (fill, verify) are
-  // skipped, as are frees the model cannot judge (a double free on a non-debug cache).
+  // skipped.
   void apply(const Op& op);
   // Frees every live object and page block, destroys every cache, checks AC4.
   void finish();

@@ -70,7 +70,6 @@ const char* free_class_name(FreeClass c) {
   case FreeClass::WrongCache: return "wrong cache";
   case FreeClass::NotObject: return "not an object start";
   case FreeClass::DoubleFree: return "double free";
-  case FreeClass::Undetectable: return "undetectable double free";
   }
   return "?";
 }
@@ -467,13 +466,10 @@ FreeExpect SlabModel::expect_free(std::uintptr_t cache_ptr, std::uintptr_t addr)
     e.object = live->second;
     return e;
   }
-  if (caches_[*id].debug()) {
-    e.cls = FreeClass::DoubleFree;
-    e.report = ErrorKind::ObjectDoubleFree;
-    return e;
-  }
-  e.cls = FreeClass::Undetectable;
-  e.report.reset();
+  // A free object of the cache: the allocation bitmap makes every double free detectable, in
+  // every cache (the kernel needs SLAB_CONSISTENCY_CHECKS for it).
+  e.cls = FreeClass::DoubleFree;
+  e.report = ErrorKind::ObjectDoubleFree;
   return e;
 }
 

@@ -147,10 +147,9 @@ enum class FreeClass : std::uint8_t {
   NotSlab,      // a free, metadata or alloc_pages page
   WrongCache,   // a slab of another cache
   NotObject,    // not at an object boundary of the slab
-  DoubleFree,   // a free object of a SLAB_CONSISTENCY_CHECKS cache
-  Undetectable, // a free object of a non-debug cache: the model cannot say; never run
+  DoubleFree,   // a free object of the cache (any cache: the allocation bitmap sees it)
 };
-inline constexpr unsigned kFreeClassCount = static_cast<unsigned>(FreeClass::Undetectable) + 1;
+inline constexpr unsigned kFreeClassCount = static_cast<unsigned>(FreeClass::DoubleFree) + 1;
 const char* free_class_name(FreeClass c);
 
 struct FreeExpect {
