@@ -63,6 +63,20 @@ struct Dump {
   sl::KernelRule rule() const {
     return header.at("rule") == "linux66" ? sl::KernelRule::Linux66 : sl::KernelRule::Linux67;
   }
+  // The cpu counts the kernel may have sized min_objects by: `cpus`, or when the dump gives
+  // `cpus_max` (nr_cpu_ids not stated) one count per fls() class from cpus to cpus_max.
+  std::vector<unsigned> cpu_counts() const {
+    std::vector<unsigned> out{number("cpus")};
+    for (unsigned n = 1; n != 0 && n <= number("cpus_max"); n <<= 1)
+      if (n > out.front())
+        out.push_back(n);
+    return out;
+  }
+  km::Config config(unsigned nr_cpus) const {
+    km::Config cfg = config();
+    cfg.nr_cpus = nr_cpus;
+    return cfg;
+  }
   km::Config config() const {
     km::Config cfg;
     const unsigned page = number("page_size");
@@ -101,8 +115,14 @@ Dump parse(const std::filesystem::path& path) {
     if (line.rfind("# ", 0) == 0) {
       const auto colon = line.find(':');
       const std::string key = trim(line.substr(2, colon == std::string::npos ? 0 : colon - 2));
-      if (colon != std::string::npos && key.find(' ') == std::string::npos && !key.empty())
-        d.header.emplace(key, trim(line.substr(colon + 1)));
+      static const std::set<std::string> kKeys = {
+          "source",         "kernel",         "rule",
+          "cpus",           "cpus_max",       "page_size",
+          "slub_min_order", "slub_max_order", "slub_min_objects"};
+      if (colon != std::string::npos && kKeys.count(key) != 0) {
+        const bool fresh = d.header.emplace(key, trim(line.substr(colon + 1))).second;
+        EXPECT_TRUE(fresh) << d.file << ": header key " << key << " given twice";
+      }
       continue;
     }
     if (line.empty() || line[0] == '#' || line.rfind("slabinfo", 0) == 0)
@@ -147,13 +167,30 @@ std::string text(const Prediction& p) {
   return std::to_string(p.objects) + " objs x " + std::to_string(1u << p.order) + " pages";
 }
 
-Prediction model_prediction(const Dump& d, const Row& r, sl::KernelRule rule) {
-  const km::Config cfg = d.config();
+Prediction model_prediction(const km::Config& cfg, const Row& r, sl::KernelRule rule) {
   Prediction p;
   p.order = sl::calc_order(r.objsize, cfg, rule);
   if (p.order >= 0)
     p.objects = static_cast<unsigned>((std::uint64_t{1} << (cfg.page_shift + p.order)) / r.objsize);
   return p;
+}
+
+bool operator==(const Prediction& a, const Prediction& b) {
+  return a.order == b.order && a.objects == b.objects;
+}
+
+// The heap refuses more than km::kMaxCpus cpus; beyond that the same min_objects is asked for
+// through slub_min_objects (= 4 * (fls(cpus) + 1)), which is all the cpu count decides.
+km::Config heap_config(const Dump& d, unsigned cpus) {
+  km::Config cfg = d.config(cpus);
+  if (cpus > km::kMaxCpus && cfg.slub_min_objects == 0) {
+    unsigned fls = 0;
+    for (unsigned v = cpus; v != 0; v >>= 1)
+      ++fls;
+    cfg.slub_min_objects = 4 * (fls + 1);
+    cfg.nr_cpus = km::kMaxCpus;
+  }
+  return cfg;
 }
 
 Prediction allocator_prediction(km::Heap& heap, const Row& r) {
@@ -170,6 +207,61 @@ Prediction allocator_prediction(km::Heap& heap, const Row& r) {
   return p;
 }
 
+struct Verdict {
+  std::size_t exact = 0, exact_matched = 0;   // rows the cpu range does not affect
+  std::size_t ranged = 0, ranged_matched = 0; // rows whose prediction depends on nr_cpu_ids
+  std::vector<unsigned> cpus_fitting_all;     // cpu counts under which every row matches
+};
+
+Verdict judge(const Dump& d, const std::vector<std::vector<Prediction>>& by_cpus, const char* who) {
+  Verdict v;
+  const std::vector<unsigned> cpus = d.cpu_counts();
+  std::vector<bool> fits(cpus.size(), true);
+  for (std::size_t i = 0; i < d.rows.size(); ++i) {
+    const Row& r = d.rows[i];
+    bool same = true, any = false;
+    for (std::size_t c = 0; c < cpus.size(); ++c) {
+      same = same && by_cpus[c][i] == by_cpus[0][i];
+      const bool m = by_cpus[c][i].matches(r);
+      any = any || m;
+      fits[c] = fits[c] && m;
+    }
+    if (same) {
+      ++v.exact;
+      if (any)
+        ++v.exact_matched;
+    } else {
+      ++v.ranged;
+      if (any)
+        ++v.ranged_matched;
+    }
+    if (!any)
+      ADD_FAILURE() << d.file << " " << r.name << " size " << r.objsize << ": kernel "
+                    << r.objperslab << " objs x " << r.pagesperslab << " pages, " << who << " "
+                    << text(by_cpus[0][i]) << " (" << cpus[0] << " cpus)";
+  }
+  for (std::size_t c = 0; c < cpus.size(); ++c)
+    if (fits[c])
+      v.cpus_fitting_all.push_back(cpus[c]);
+  return v;
+}
+
+void print(const Dump& d, const Verdict& v, const char* who) {
+  std::string fit;
+  const std::vector<unsigned> all = d.cpu_counts();
+  for (unsigned c : v.cpus_fitting_all) {
+    // Each count stands for its fls() class: up to the next count, or cpus_max.
+    const auto it = std::find(all.begin(), all.end(), c);
+    const unsigned last = it + 1 == all.end() ? d.number("cpus_max") : *(it + 1) - 1;
+    fit += (fit.empty() ? "" : ", ") + std::to_string(c) + ".." + std::to_string(last);
+  }
+  std::printf("[ %-9s ] %-26s %zu/%zu rows match", who, d.file.c_str(), v.exact_matched, v.exact);
+  if (v.ranged != 0)
+    std::printf(" exactly, %zu/%zu more within the nr_cpu_ids range; every row fits nr_cpu_ids %s",
+                v.ranged_matched, v.ranged, fit.c_str());
+  std::printf("\n");
+}
+
 TEST(SlabinfoData, AtLeastFortyRowsFromThreeKernels) {
   std::set<std::string> kernels;
   std::set<unsigned> cpus;
@@ -183,9 +275,17 @@ TEST(SlabinfoData, AtLeastFortyRowsFromThreeKernels) {
       EXPECT_FALSE(why.empty()) << d.file << ": row " << name << " excluded without a reason";
     kernels.insert(d.header.at("kernel"));
     cpus.insert(d.number("cpus"));
-    rows += d.rows.size();
-    for (const Row& r : d.rows)
+    for (const Row& r : d.rows) {
+      // Only rows the cpu range cannot change count: they are checked exactly.
+      bool same = true;
+      for (unsigned n : d.cpu_counts())
+        same = same && model_prediction(d.config(n), r, d.rule()) ==
+                           model_prediction(d.config(), r, d.rule());
+      if (!same)
+        continue;
+      ++rows;
       non_pow2 = non_pow2 || (r.objsize & (r.objsize - 1)) != 0;
+    }
   }
   EXPECT_GE(rows, 40u);
   EXPECT_GE(kernels.size(), 3u);
@@ -195,45 +295,81 @@ TEST(SlabinfoData, AtLeastFortyRowsFromThreeKernels) {
 
 TEST(SlabinfoData, ModelPredictsEveryRow) {
   for (const Dump& d : dumps()) {
-    std::size_t matched = 0;
-    for (const Row& r : d.rows) {
-      const Prediction m = model_prediction(d, r, d.rule());
-      if (m.matches(r))
-        ++matched;
-      else
-        ADD_FAILURE() << d.file << " " << r.name << " size " << r.objsize << ": kernel "
-                      << r.objperslab << " objs x " << r.pagesperslab << " pages, model "
-                      << text(m);
+    std::vector<std::vector<Prediction>> by_cpus;
+    for (unsigned n : d.cpu_counts()) {
+      by_cpus.emplace_back();
+      for (const Row& r : d.rows)
+        by_cpus.back().push_back(model_prediction(d.config(n), r, d.rule()));
     }
-    std::printf("[ model     ] %-32s %zu/%zu rows match (%zu excluded)\n", d.file.c_str(), matched,
-                d.rows.size(), d.excluded_rows.size());
+    const Verdict v = judge(d, by_cpus, "model");
+    print(d, v, "model");
+    EXPECT_EQ(v.exact_matched, v.exact);
+    EXPECT_EQ(v.ranged_matched, v.ranged);
+    EXPECT_FALSE(v.cpus_fitting_all.empty()) << d.file << ": no single cpu count fits every row";
   }
 }
 
+// The allocator implements the 6.7+ rule (6.8 mm/slub.c). It must agree with the model's 6.7
+// rule on every row, and with the kernel on every row of a 6.7+ kernel; rows of older kernels
+// are held to it only where the kernel's (older) rule and the 6.7 rule agree.
 TEST(SlabinfoData, AllocatorPredictsEveryRowOfItsRule) {
   for (const Dump& d : dumps()) {
-    km::Heap heap;
-    const km::Status st = heap.init(d.config());
-    ASSERT_TRUE(st.ok) << d.file << ": " << st.message;
-    std::size_t matched = 0, checked = 0;
-    for (const Row& r : d.rows) {
-      const Prediction a = allocator_prediction(heap, r);
-      const Prediction m67 = model_prediction(d, r, sl::KernelRule::Linux67);
-      // Whatever the kernel, the allocator is the 6.7+ rule.
-      EXPECT_EQ(a.order, m67.order) << d.file << " " << r.name << " size " << r.objsize;
-      if (d.rule() == sl::KernelRule::Linux66 && !m67.matches(r))
-        continue; // the kernel used the older rule here; the allocator does not claim it
-      ++checked;
-      if (a.matches(r))
-        ++matched;
-      else
-        ADD_FAILURE() << d.file << " " << r.name << " size " << r.objsize << ": kernel "
-                      << r.objperslab << " objs x " << r.pagesperslab << " pages, allocator "
-                      << text(a) << ", model " << text(model_prediction(d, r, d.rule()));
+    std::vector<std::vector<Prediction>> by_cpus;
+    std::vector<bool> same_rule(d.rows.size(), true);
+    for (unsigned n : d.cpu_counts()) {
+      km::Heap heap;
+      const km::Status st = heap.init(heap_config(d, n));
+      ASSERT_TRUE(st.ok) << d.file << ": " << st.message;
+      by_cpus.emplace_back();
+      for (std::size_t i = 0; i < d.rows.size(); ++i) {
+        const Row& r = d.rows[i];
+        const Prediction a = allocator_prediction(heap, r);
+        const Prediction m67 = model_prediction(d.config(n), r, sl::KernelRule::Linux67);
+        EXPECT_TRUE(a == m67) << d.file << " " << r.name << " size " << r.objsize << " cpus " << n
+                              << ": allocator " << text(a) << ", model (6.7 rule) " << text(m67);
+        if (!(m67 == model_prediction(d.config(n), r, d.rule())))
+          same_rule[i] = false;
+        by_cpus.back().push_back(a);
+      }
     }
-    std::printf("[ allocator ] %-32s %zu/%zu rows match (%zu of %zu rows are the 6.7 rule's)\n",
-                d.file.c_str(), matched, checked, checked, d.rows.size());
+    Dump held = d; // the rows the allocator's rule is held to
+    held.rows.clear();
+    std::vector<std::vector<Prediction>> held_by_cpus(by_cpus.size());
+    for (std::size_t i = 0; i < d.rows.size(); ++i) {
+      if (!same_rule[i])
+        continue;
+      held.rows.push_back(d.rows[i]);
+      for (std::size_t c = 0; c < by_cpus.size(); ++c)
+        held_by_cpus[c].push_back(by_cpus[c][i]);
+    }
+    const Verdict v = judge(held, held_by_cpus, "allocator");
+    print(held, v, "allocator");
+    if (held.rows.size() != d.rows.size())
+      std::printf("[ allocator ] %-26s %zu rows not held: the kernel's older rule differs there\n",
+                  d.file.c_str(), d.rows.size() - held.rows.size());
   }
+}
+
+TEST(SlabOrderRules, TheSixSevenRuleChangedLargeObjects) {
+  // 6.7's "attempt to find layouts up to 1/2 waste" keeps the min_objects order for objects
+  // where no order up to slub_max_order wastes at most 1/4: 10928 bytes, 8 cpus. min_objects is
+  // capped at the 2 objects an order-3 slab holds; <= 6.6 then lowered it to 1 and took the
+  // order one object needs (2: one object, 5456 bytes left); 6.7+ takes order 3 (2 objects).
+  km::Config cfg;
+  cfg.nr_cpus = 8;
+  EXPECT_EQ(sl::calc_order(10928, cfg, sl::KernelRule::Linux66), 2);
+  EXPECT_EQ(sl::calc_order(10928, cfg, sl::KernelRule::Linux67), 3);
+  // With slub_max_order 1 a 2736-byte object: <= 6.6 settles for 1 object in an order-0 slab,
+  // 6.7+ keeps the order the 2-object minimum needs.
+  cfg.slub_max_order = 1;
+  EXPECT_EQ(sl::calc_order(2736, cfg, sl::KernelRule::Linux66), 0);
+  EXPECT_EQ(sl::calc_order(2736, cfg, sl::KernelRule::Linux67), 1);
+  // Where neither limit bites, the rules agree (the kmalloc sizes of every dump).
+  cfg.slub_max_order = 3;
+  for (unsigned size : {8u, 96u, 192u, 256u, 512u, 1024u, 4096u, 8192u})
+    EXPECT_EQ(sl::calc_order(size, cfg, sl::KernelRule::Linux66),
+              sl::calc_order(size, cfg, sl::KernelRule::Linux67))
+        << size;
 }
 
 // The model and the allocator state the order rule in different forms; they must agree on
