@@ -249,14 +249,18 @@ ModelLayout calc_layout(const Config& cfg, unsigned size, unsigned align, slab_f
   const std::uint64_t page = std::uint64_t{1} << cfg.page_shift;
   l.object_size = size;
   l.align = calc_alignment(flags, align, size, cfg.cache_line_size);
-  std::uint64_t stride = round_up(size, kPointer);
-  if (ctor) {
-    l.offset = static_cast<unsigned>(stride); // free pointer after the object
-    stride += kPointer;
-  } else {
-    l.offset = size / 2 / kPointer * kPointer; // middle of the object
-  }
-  stride = round_up(stride, l.align);
+  // The stride (calculate_sizes): the object in whole pointers, plus a pointer-sized slot after
+  // it when the free pointer may not live inside the object, in whole units of the alignment.
+  // The free pointer must stay out of the object when the object's bytes must survive
+  // kmem_cache_free (a ctor; SLAB_TYPESAFE_BY_RCU and SLAB_POISON are refused above) or when the
+  // object cannot hold it (only with SLAB_RED_ZONE, refused above); otherwise it sits at the
+  // pointer-aligned middle of the object.
+  const std::uint64_t words = (size + kPointer - 1) / kPointer;
+  const bool pointer_outside = ctor;
+  l.offset = pointer_outside ? static_cast<unsigned>(words * kPointer)
+                             : static_cast<unsigned>(size / 2 / kPointer * kPointer);
+  const std::uint64_t used = (words + (pointer_outside ? 1 : 0)) * kPointer;
+  const std::uint64_t stride = (used + l.align - 1) / l.align * l.align;
   l.size = static_cast<unsigned>(stride);
   const int order = calc_order(l.size, cfg);
   if (order < 0) {

@@ -373,40 +373,44 @@ TEST(SlabOrderRules, TheSixSevenRuleChangedLargeObjects) {
 }
 
 // The model and the allocator state the order rule in different forms; they must agree on
-// every stride and on every parameter set the tests and fuzzers use.
+// every stride and on every parameter set the tests and fuzzers use (fuzz_slab.cpp: nr_cpus
+// 1..64, slub_min_objects 0 or 1..256, slub_max_order 0..7, page_shift 12/14/16, small
+// max_order). The heap clamps slub_min_order and slub_max_order to max_order (slub.cpp) before
+// calculate_order; the model clamps them itself.
 TEST(SlabOrderForms, ModelAndAllocatorAgreeOnEveryStride) {
-  const unsigned cpus[] = {1, 2, 3, 4, 6, 8, 16, 64, 256};
-  struct Params {
-    unsigned page_shift, min_order, max_order, min_objects;
-  };
-  const Params params[] = {{12, 0, 3, 0}, {12, 0, 0, 0},  {12, 1, 3, 0},  {12, 0, 1, 0},
-                           {12, 0, 5, 0}, {12, 0, 3, 4},  {12, 2, 2, 0},  {14, 0, 3, 0},
-                           {16, 0, 3, 0}, {12, 0, 10, 0}, {12, 0, 3, 100}};
-  for (const Params& pr : params) {
-    for (unsigned n : cpus) {
-      km::Config cfg;
-      cfg.page_shift = pr.page_shift;
-      cfg.max_order = 10;
-      cfg.nr_cpus = n;
-      cfg.slub_min_order = pr.min_order;
-      cfg.slub_max_order = pr.max_order;
-      cfg.slub_min_objects = pr.min_objects;
-      km::SlabOrderParams p{};
-      p.page_shift = cfg.page_shift;
-      p.max_order = cfg.max_order;
-      p.nr_cpus = n;
-      p.slub_min_order = cfg.slub_min_order;
-      p.slub_max_order = cfg.slub_max_order;
-      p.slub_min_objects = cfg.slub_min_objects;
-      p.cache_line_size = 64;
-      for (unsigned size = 8; size <= (1u << 16); size += (size < 8192 ? 8 : 104)) {
-        ASSERT_EQ(sl::calc_order(size, cfg), km::calculate_order(size, p))
-            << "size " << size << " cpus " << n << " page_shift " << pr.page_shift
-            << " slub_min_order " << pr.min_order << " slub_max_order " << pr.max_order
-            << " slub_min_objects " << pr.min_objects;
-      }
-    }
-  }
+  std::size_t compared = 0;
+  for (unsigned page_shift : {12u, 14u, 16u})
+    for (unsigned max_order : {0u, 1u, 2u, 3u, 5u, 10u})
+      for (unsigned min_order : {0u, 1u, 3u})
+        for (unsigned slub_max : {0u, 1u, 3u, 7u})
+          for (unsigned min_objects : {0u, 1u, 7u, 256u})
+            for (unsigned cpus : {1u, 5u, 64u}) {
+              km::Config cfg;
+              cfg.page_shift = page_shift;
+              cfg.max_order = max_order;
+              cfg.nr_cpus = cpus;
+              cfg.slub_min_order = min_order;
+              cfg.slub_max_order = slub_max;
+              cfg.slub_min_objects = min_objects;
+              km::SlabOrderParams p{};
+              p.page_shift = page_shift;
+              p.max_order = max_order;
+              p.nr_cpus = cpus;
+              p.slub_min_order = std::min(min_order, max_order);
+              p.slub_max_order = std::min(slub_max, max_order);
+              p.slub_min_objects = min_objects;
+              p.cache_line_size = 64;
+              const unsigned largest = 1u << (page_shift + max_order);
+              for (unsigned size = 8; size <= largest;
+                   size += size < 4096 ? 8 : std::max(520u, size / 64 / 8 * 8)) {
+                ++compared;
+                ASSERT_EQ(sl::calc_order(size, cfg), km::calculate_order(size, p))
+                    << "size " << size << " cpus " << cpus << " page_shift " << page_shift
+                    << " max_order " << max_order << " slub_min_order " << min_order
+                    << " slub_max_order " << slub_max << " slub_min_objects " << min_objects;
+              }
+            }
+  EXPECT_GT(compared, 500000u);
 }
 
 TEST(SlabAlignmentForms, ModelAndAllocatorAgree) {
