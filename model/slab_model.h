@@ -61,8 +61,12 @@ enum class KernelRule : std::uint8_t {
   Linux66, // <= 6.6: lower min_objects one by one (tolerances 1/16, 1/8, 1/4), then one object
   Linux67, // >= 6.7: one min_objects, tolerances 1/16 .. 1/2, then get_order(size)
 };
-// calculate_order(size) for the Config's page size, cpus (num_present_cpus) and slub_*
-// parameters under `rule`; -1 = -ENOSYS. Without a rule: Linux67, the allocator's kernel.
+// calculate_order(size) for the Config's page size, cpus and slub_* parameters under `rule`;
+// -1 = -ENOSYS. Without a rule: Linux67, the allocator's kernel. Config::nr_cpus is the count
+// the kernel sized min_objects by: num_present_cpus() (nr_cpu_ids when that is 1) since
+// 5.11/5.12 (commits 045ab8c9487b, 3286222fc609), nr_cpu_ids (possible cpus) before; so an
+// older kernel's dump needs nr_cpu_ids, which may exceed the cpus it shows (hotplug, VMs).
+// The 6.18 build machine's 235 rows, 2.6.32's 83 and 4.19's 142 all fit (slab_layout_kernel_test).
 int calc_order(unsigned size, const Config& cfg, KernelRule rule);
 int calc_order(unsigned size, const Config& cfg);
 // clamp(ilog2(size) / 2, 5, 10).
