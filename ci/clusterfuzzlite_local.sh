@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ci/clusterfuzzlite_local.sh - tests .clusterfuzzlite/build.sh without Docker: runs it the way
 # OSS-Fuzz's `compile` does for libFuzzer + ASan (the same CC/CXX/CFLAGS/CXXFLAGS,
-# LIB_FUZZING_ENGINE, SRC/WORK/OUT, working directory $SRC/kmalloc), then
+# LIB_FUZZING_ENGINE, SRC/WORK/OUT, working directory $SRC/kmalloc; --sanitizer undefined: its
+# UBSan flags, and at run time its UBSAN_OPTIONS silence_unsigned_overflow=1), then
 #   1. checks that coverage instrumentation is in allocator/ objects only: no model/ or fuzz/
 #      object has a __sancov_* section or calls a __sanitizer_cov_* hook (llvm-objdump-14,
 #      llvm-nm-14), every allocator object does;
@@ -12,6 +13,7 @@
 # Prints one line per target.
 #
 #   ci/clusterfuzzlite_local.sh [--dir DIR] [--keep] [--time SECONDS]
+#                               [--sanitizer address|undefined]
 #
 # DIR (default: a new /tmp/kmalloc-cfl.XXXXXX) holds src/ (a symlink to this checkout), work/
 # and out/; it is removed at the end unless --keep or --dir is given. Everything builds afresh
@@ -23,12 +25,14 @@ root=$(pwd)
 dir=""
 keep=0
 fuzz_time=5
+sanitizer=address
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir=$2; keep=1; shift 2 ;;
     --keep) keep=1; shift ;;
     --time) fuzz_time=$2; shift 2 ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    --sanitizer) sanitizer=$2; shift 2 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "clusterfuzzlite_local.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -47,10 +51,22 @@ mkdir -p "$SRC" "$WORK" "$OUT"
 ln -s "$root" "$SRC/kmalloc"
 cp .clusterfuzzlite/build.sh "$SRC/build.sh"
 export CC=clang-14 CXX=clang++-14
-flags="-O1 -fno-omit-frame-pointer -gline-tables-only -fsanitize=address"
-flags+=" -fsanitize-address-use-after-scope -fsanitize=fuzzer-no-link"
+flags="-O1 -fno-omit-frame-pointer -gline-tables-only"
+case "$sanitizer" in
+  address) flags+=" -fsanitize=address -fsanitize-address-use-after-scope" ;;
+  undefined)
+    ub="array-bounds,bool,builtin,enum,float-divide-by-zero,function,integer-divide-by-zero,null"
+    ub+=",object-size,return,returns-nonnull-attribute,shift,signed-integer-overflow"
+    # unsigned-integer-overflow is on but recoverable, and silenced at run time.
+    flags+=" -fsanitize=$ub,unsigned-integer-overflow,unreachable,vla-bound,vptr"
+    flags+=" -fno-sanitize-recover=$ub,unreachable,vla-bound,vptr"
+    export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:silence_unsigned_overflow=1"
+    ;;
+  *) echo "clusterfuzzlite_local.sh: --sanitizer address or undefined" >&2; exit 2 ;;
+esac
+flags+=" -fsanitize=fuzzer-no-link"
 export CFLAGS="$flags" CXXFLAGS="$flags"
-export LIB_FUZZING_ENGINE="-fsanitize=fuzzer" FUZZING_ENGINE=libfuzzer SANITIZER=address
+export LIB_FUZZING_ENGINE="-fsanitize=fuzzer" FUZZING_ENGINE=libfuzzer SANITIZER=$sanitizer
 export ARCHITECTURE=x86_64 FUZZING_LANGUAGE=c++
 
 t0=$SECONDS
