@@ -5,9 +5,14 @@
 #   ci/fuzz.sh [--time SECONDS] [--target NAME]... [--jobs N] [--seed N]
 #
 # Defaults: 60 s per target, all targets, 1 job, seed 1 (fixed, so CI runs are repeatable).
+# --jobs N (N > 1) runs each target in libFuzzer's fork mode, -fork=N: N worker processes at a
+# time (one per core with N = nproc), each fuzzing for a while from the shared corpus, which the
+# parent merges their new inputs into; the target still gets --time seconds of wall time, the
+# workers' seeds derive from --seed. (Not libFuzzer's -jobs, which runs independent campaigns.)
 # For each target it prints one summary line: exec/s, model-checked operations per second,
-# coverage features, corpus size and new inputs. Every finding is printed with the command that
-# replays it; the exit status is non-zero if there was any.
+# coverage features, corpus size and new inputs (in fork mode: exec/s and features as the parent
+# last reported them, ops summed over the workers, new = corpus minus seeds). Every finding is
+# printed with the command that replays it; the exit status is non-zero if there was any.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -22,7 +27,7 @@ while [ $# -gt 0 ]; do
     --target) targets+=("$2"); shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "fuzz.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -65,18 +70,38 @@ for t in "${targets[@]}"; do
   [ "$jobs" -gt 1 ] && args+=(-fork="$jobs")
 
   log="$work/$t.log"
-  echo "=== $t: ${time_per_target}s, seed $seed, $n_seeds seed inputs"
+  # One process: its stats line goes to the log. Fork mode: each worker appends its own line
+  # to $stats (libFuzzer deletes the workers' logs).
+  stats="$work/$t.stats"
+  rm -f "$stats"
+  stats_env=1
+  [ "$jobs" -gt 1 ] && stats_env=$stats
+  mode="1 process"
+  [ "$jobs" -gt 1 ] && mode="-fork=$jobs"
+  echo "=== $t: ${time_per_target}s, seed $seed, $n_seeds seed inputs, $mode"
   set +e
-  KMALLOC_FUZZ_STATS=1 "$bin" "${args[@]}" "$corpus" > "$log" 2>&1
+  KMALLOC_FUZZ_STATS=$stats_env "$bin" "${args[@]}" "$corpus" > "$log" 2>&1
   rc=$?
   set -e
 
-  execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
-  eps=$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
-  new_units=$(grep -oE 'stat::new_units_added: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
-  ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')
-  ops=$(grep -E '^fuzz_stats: ' "$log" | tail -1 | grep -oE ' ops=[0-9]+' | grep -oE '[0-9]+')
+  # (`|| true`: a field that is missing, e.g. after a crash, prints as "?".)
+  last() { grep -oE "$1" "$log" | grep -oE '[0-9]+$' | tail -1 || true; }
   corp=$(find "$corpus" -type f | wc -l)
+  if [ "$jobs" -gt 1 ]; then
+    # The parent's progress lines: "#EXECS: cov: C ft: F corp: N exec/s E ... job: J".
+    execs=$(grep -oE '^#[0-9]+: cov:' "$log" | grep -oE '[0-9]+' | tail -1 || true)
+    eps=$(last 'exec/s:? [0-9]+')
+    new_units=$((corp - n_seeds))
+    ops=$( (grep -ohE ' ops=[0-9]+' "$stats" 2>/dev/null || true) | grep -oE '[0-9]+' |
+      awk '{ s += $1 } END { print s + 0 }')
+  else
+    execs=$(last 'stat::number_of_executed_units: *[0-9]+')
+    eps=$(last 'stat::average_exec_per_sec: *[0-9]+')
+    new_units=$(last 'stat::new_units_added: *[0-9]+')
+    ops=$( (grep -E '^fuzz_stats: ' "$log" || true) | tail -1 | grep -oE ' ops=[0-9]+' |
+      grep -oE '[0-9]+' || true)
+  fi
+  ft=$(last 'ft: [0-9]+')
   ops_per_sec=$(( ${ops:-0} / (time_per_target > 0 ? time_per_target : 1) ))
   line="$t: exec/s ${eps:-?}, ops/s ${ops_per_sec}, features ${ft:-?}, corpus ${corp} (seeds ${n_seeds}), new ${new_units:-?}, execs ${execs:-?}"
   summary+=("$line")

@@ -9,6 +9,11 @@
 #                     names the other clone's build directory.
 #   timed NAME CMD... runs CMD (a command or a shell function; under `set -e` a failure ends the
 #                     script there) and then prints "time: NAME: <seconds> s".
+#   check_coverage_only_in_allocator OBJDIR
+#                     for .clusterfuzzlite/build.sh's objects ($WORK/kmalloc-obj): fails unless
+#                     every allocator/ object has SanitizerCoverage instrumentation (a __sancov_*
+#                     section or a __sanitizer_cov_* hook, by llvm-objdump-14 and llvm-nm-14) and
+#                     no model/ or fuzz/ object has any; prints one summary line.
 
 use_ccache() {
   command -v ccache >/dev/null 2>&1 || return 0
@@ -23,4 +28,40 @@ timed() {
   shift
   "$@"
   echo "time: ${name}: $((SECONDS - t0)) s"
+}
+
+sancov_refs() { # sancov_refs OBJ: the number of sancov sections and hook references in OBJ
+  local sections hooks
+  sections=$(llvm-objdump-14 -h "$1" | grep -c '__sancov_' || true)
+  hooks=$(llvm-nm-14 -u "$1" | grep -c '__sanitizer_cov_' || true)
+  echo $((sections + hooks))
+}
+
+check_coverage_only_in_allocator() {
+  local objdir=$1 o n bad=0 n_oracle=0 n_alloc=0 refs_alloc=0 bad_oracle=0
+  while IFS= read -r o; do
+    n=$(sancov_refs "$o")
+    case "$o" in
+      "$objdir/allocator/"*)
+        n_alloc=$((n_alloc + 1))
+        refs_alloc=$((refs_alloc + n))
+        if [ "$n" -eq 0 ]; then echo "coverage: ${o#"$objdir"/} is not instrumented"; bad=1; fi
+        ;;
+      *)
+        n_oracle=$((n_oracle + 1))
+        if [ "$n" -ne 0 ]; then
+          echo "coverage: ${o#"$objdir"/} is instrumented ($n sancov sections and hooks)"
+          bad_oracle=$((bad_oracle + 1))
+          bad=1
+        fi
+        ;;
+    esac
+  done < <(find "$objdir" -name '*.o' | sort)
+  echo "coverage allowlist: $((n_oracle - bad_oracle)) of $n_oracle model/ and fuzz/ objects" \
+    "with no sancov section or hook; $n_alloc allocator/ objects, $refs_alloc sancov sections" \
+    "and hooks in all"
+  if [ $bad -ne 0 ] || [ "$n_oracle" -eq 0 ] || [ "$n_alloc" -eq 0 ]; then
+    echo "coverage allowlist check failed in $objdir" >&2
+    return 1
+  fi
 }

@@ -12,12 +12,21 @@ namespace {
 
 Stats g_stats;
 
+const char* g_stats_path = nullptr; // KMALLOC_FUZZ_STATS=FILE; nullptr: stderr
+
 void print_stats() {
-  std::fprintf(stderr,
+  std::FILE* out = g_stats_path != nullptr ? std::fopen(g_stats_path, "a") : stderr;
+  if (out == nullptr) {
+    std::perror("fuzz: KMALLOC_FUZZ_STATS");
+    return;
+  }
+  std::fprintf(out,
                "fuzz_stats: inputs=%llu ops=%llu skipped_inputs=%llu skipped_ops=%llu "
                "misuse=%llu\n",
                g_stats.inputs, g_stats.ops, g_stats.skipped_inputs, g_stats.skipped_ops,
                g_stats.misuse);
+  if (out != stderr)
+    std::fclose(out);
 }
 
 } // namespace
@@ -49,8 +58,11 @@ Trace trace_mode() {
 Stats& begin_input() {
   static const bool registered = [] {
     const char* env = std::getenv("KMALLOC_FUZZ_STATS");
-    if (env != nullptr && std::strcmp(env, "1") == 0)
-      std::atexit(print_stats);
+    if (env == nullptr || env[0] == '\0' || std::strcmp(env, "0") == 0)
+      return true;
+    if (std::strcmp(env, "1") != 0)
+      g_stats_path = env;
+    std::atexit(print_stats);
     return true;
   }();
   (void)registered;

@@ -6,7 +6,9 @@
 //   trace_mode()  KMALLOC_FUZZ_TRACE: unset/empty/"0" Off, "cpp" Cpp, anything else Ops.
 //   begin_input() counts the input and returns the process-wide Stats; with KMALLOC_FUZZ_STATS=1
 //                 "fuzz_stats: inputs=N ops=M skipped_inputs=.. skipped_ops=.. misuse=.." is
-//                 printed to stderr at exit (ci/fuzz.sh reads ops=).
+//                 printed to stderr at exit (ci/fuzz.sh reads ops=); with KMALLOC_FUZZ_STATS=FILE
+//                 (any other value but "0") the line is appended to FILE instead, one per process
+//                 (libFuzzer's -fork=N children, whose stderr goes to logs it deletes).
 //   ByteReader    the input, front to back; past the end every read is 0.
 //   init_checker  Checker::init over region(), retried without a DMA zone when that fails.
 //   run_checked   runs one input; a CheckError (any std::exception) is printed and aborts.
