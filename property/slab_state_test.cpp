@@ -15,6 +15,9 @@
 // generated for: every command that names a cache, an object or a CPU checks in
 // checkPreconditions that the name still exists in the machine's model (and is live, freed or
 // of a debug cache as the command needs); RapidCheck then drops or regenerates it.
+// RC_PRE(a && b) does not short-circuit: RapidCheck captures the expression to print it and
+// evaluates every operand, so a condition whose later operands index the model is computed
+// into a bool first.
 // SlabStateMachineShrink runs the machine with a test hook that makes the 5th cache creation
 // fail, in a child process, and checks that RapidCheck prints a shrunk counterexample.
 #include <cstddef>
@@ -247,9 +250,11 @@ struct Misuse : OpCommand {
     std::visit(
         [&](const auto& o) {
           using T = std::decay_t<decltype(o)>;
-          if constexpr (std::is_same_v<T, sl::WrongCacheFree>)
-            RC_PRE(m.object_is(o.object, false) && m.live_cache(o.cache) &&
-                   o.cache != m.objects[o.object].cache);
+          if constexpr (std::is_same_v<T, sl::WrongCacheFree>) {
+            const bool valid = m.object_is(o.object, false) && m.live_cache(o.cache) &&
+                               o.cache != m.objects[o.object].cache;
+            RC_PRE(valid);
+          }
           if constexpr (std::is_same_v<T, sl::InteriorFree> || std::is_same_v<T, sl::InvalidCache>)
             RC_PRE(m.object_is(o.object, false));
           if constexpr (std::is_same_v<T, sl::FreeForeign> || std::is_same_v<T, sl::InvalidCache>)
@@ -274,8 +279,10 @@ struct Touch : OpCommand {
     std::visit(
         [&](const auto& o) {
           using T = std::decay_t<decltype(o)>;
-          if constexpr (std::is_same_v<T, sl::DoubleFree>)
-            RC_PRE(m.object_is(o.object, true) && m.debug_object(o.object));
+          if constexpr (std::is_same_v<T, sl::DoubleFree>) {
+            const bool valid = m.object_is(o.object, true) && m.debug_object(o.object);
+            RC_PRE(valid);
+          }
           if constexpr (std::is_same_v<T, sl::Fill> || std::is_same_v<T, sl::Verify>)
             RC_PRE(m.object_is(o.object, false));
         },
