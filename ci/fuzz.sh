@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # ci/fuzz.sh - the main fuzz job. Builds the `fuzz` preset (clang, libFuzzer, ASan+UBSan;
-# KMALLOC_BUILD_FUZZ=ON, tests off) and runs every fuzz target for a bounded time over a scratch copy of its corpus (corpus/<target>).
+# KMALLOC_BUILD_FUZZ=ON, tests off; only allocator/ carries libFuzzer's coverage
+# instrumentation, so features are allocator edges) and runs every fuzz target for a bounded
+# time over a scratch copy of its corpus (corpus/<target>).
 #
 #   ci/fuzz.sh [--time SECONDS] [--target NAME]... [--jobs N] [--seed N]
 #

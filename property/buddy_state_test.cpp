@@ -17,6 +17,9 @@
 // an allocation succeeded is the checker's business, which is why a "live" handle may be NULL
 // (freeing it is free_pages(0): a no-op), and a FreeRaw that hits a live block really frees it
 // (the checker then classifies a later free of that handle as a double free).
+// Shrinking the config keeps the command sequence, so commands whose arguments depend on the
+// config (an order up to max_order + 1, a page index, an offset in pages) require in
+// checkPreconditions that they still fit it.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -150,7 +153,7 @@ public:
     gfp_ = *gen_gfp();
   }
   void checkPreconditions(const MachineModel& s) const override {
-    RC_PRE(s.handles.size() == handle_);
+    RC_PRE(s.handles.size() == handle_ && order_ <= s.max_order + 1);
   }
   void apply(MachineModel& s) const override { s.handles.push_back(HandleRec{order_, false}); }
   void run(const MachineModel&, BuddyChecker& sut) const override {
@@ -246,6 +249,11 @@ public:
     run_op(sut, op::FreeWrongOrder{handle_, delta_});
   }
   void show(std::ostream& os) const override { show_op(os, op::FreeWrongOrder{handle_, delta_}); }
+  // order + delta stays within [0, max_order + 1] (order + delta >= 0 holds by construction).
+  void checkPreconditions(const MachineModel& s) const override {
+    OnHandle::checkPreconditions(s);
+    RC_PRE(static_cast<int>(order_) + delta_ <= static_cast<int>(s.max_order) + 1);
+  }
 
 private:
   int delta_ = 1;
@@ -301,7 +309,7 @@ public:
       : page_(*gen::inRange<std::uint64_t>(0, s.arena_pages)),
         order_(*gen::inRange(0u, s.max_order + 1)), arena_pages_(s.arena_pages) {}
   void checkPreconditions(const MachineModel& s) const override {
-    RC_PRE(s.arena_pages == arena_pages_);
+    RC_PRE(s.arena_pages == arena_pages_ && order_ <= s.max_order);
   }
   void run(const MachineModel&, BuddyChecker& sut) const override {
     run_op(sut, op::FreeRaw{page_, order_});

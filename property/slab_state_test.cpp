@@ -10,9 +10,21 @@
 // (even when the cache turned out not to exist or the alloc returned NULL). The machine's own
 // model only tracks what the commands did (created, destroyed, allocated, freed); whether a call
 // succeeded is the checker's business.
+//
+// Shrinking removes and regenerates commands, so a command may meet a state it was not
+// generated for: every command that names a cache, an object or a CPU checks in
+// checkPreconditions that the name still exists in the machine's model (and is live, freed or
+// of a debug cache as the command needs); RapidCheck then drops or regenerates it.
+// RC_PRE(a && b) does not short-circuit: RapidCheck captures the expression to print it and
+// evaluates every operand, so a condition whose later operands index the model is computed
+// into a bool first.
+// SlabStateMachineShrink runs the machine with a test hook that makes the 5th cache creation
+// fail, in a child process, and checks that RapidCheck prints a shrunk counterexample.
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -62,14 +74,30 @@ struct MachineModel {
       n += (o.cache == cache && !o.freed) ? 1 : 0;
     return n;
   }
+  bool live_cache(std::uint32_t cache) const {
+    return cache < caches.size() && !caches[cache].destroyed;
+  }
+  bool object_is(std::uint32_t object, bool freed) const {
+    return object < objects.size() && objects[object].freed == freed;
+  }
+  bool debug_object(std::uint32_t object) const {
+    return object < objects.size() && objects[object].cache < caches.size() &&
+           caches[objects[object].cache].debug;
+  }
   std::vector<std::uint32_t> objects_where(bool freed, bool debug_only = false) const {
     std::vector<std::uint32_t> out;
-    for (std::size_t i = 0; i < objects.size(); ++i)
-      if (objects[i].freed == freed && (!debug_only || caches[objects[i].cache].debug))
-        out.push_back(static_cast<std::uint32_t>(i));
+    for (std::size_t i = 0; i < objects.size(); ++i) {
+      const auto id = static_cast<std::uint32_t>(i);
+      if (object_is(id, freed) && (!debug_only || debug_object(id)))
+        out.push_back(id);
+    }
     return out;
   }
 };
+
+// Test hook (SlabStateMachineShrink only): when non-zero, the n-th cache creation of a case
+// fails the property, as a checker that found a difference there would.
+unsigned g_fail_on_create = 0;
 
 using Command = rc::state::Command<MachineModel, SlabChecker>;
 
@@ -119,6 +147,11 @@ struct Create : OpCommand {
     const auto& c = std::get<sl::CacheCreate>(op);
     m.caches.push_back(CacheRec{(c.flags & SLAB_CONSISTENCY_CHECKS) != 0, false});
   }
+  void run(const MachineModel& m, SlabChecker& sut) const override {
+    OpCommand::run(m, sut);
+    if (g_fail_on_create != 0 && m.caches.size() + 1 == g_fail_on_create)
+      RC_FAIL("test hook: cache creation " + std::to_string(g_fail_on_create) + " fails");
+  }
   void show(std::ostream& os) const override { os << "create " << sl::to_string(op); }
 };
 
@@ -132,8 +165,7 @@ struct Alloc : OpCommand {
     op = sl::CacheAlloc{pick(m.caches_where(false)), gfp};
   }
   void checkPreconditions(const MachineModel& m) const override {
-    const auto& a = std::get<sl::CacheAlloc>(op);
-    RC_PRE(a.cache < m.caches.size() && !m.caches[a.cache].destroyed);
+    RC_PRE(m.live_cache(std::get<sl::CacheAlloc>(op).cache));
   }
   void apply(MachineModel& m) const override {
     m.objects.push_back(ObjectRec{std::get<sl::CacheAlloc>(op).cache, false});
@@ -143,8 +175,7 @@ struct Alloc : OpCommand {
 struct Free : OpCommand {
   explicit Free(const MachineModel& m) { op = sl::CacheFree{pick(m.objects_where(false))}; }
   void checkPreconditions(const MachineModel& m) const override {
-    const auto& f = std::get<sl::CacheFree>(op);
-    RC_PRE(f.object < m.objects.size() && !m.objects[f.object].freed);
+    RC_PRE(m.object_is(std::get<sl::CacheFree>(op).object, false));
   }
   void apply(MachineModel& m) const override {
     m.objects[std::get<sl::CacheFree>(op).object].freed = true;
@@ -155,8 +186,7 @@ struct Free : OpCommand {
 template <class T> struct OnCache : OpCommand {
   explicit OnCache(const MachineModel& m) { op = T{pick(m.caches_where(false))}; }
   void checkPreconditions(const MachineModel& m) const override {
-    const auto id = std::get<T>(op).cache;
-    RC_PRE(id < m.caches.size() && !m.caches[id].destroyed);
+    RC_PRE(m.live_cache(std::get<T>(op).cache));
   }
   void apply(MachineModel&) const override {}
 };
@@ -166,7 +196,7 @@ using Shrink = OnCache<sl::Shrink>;
 struct Destroy : OpCommand {
   explicit Destroy(const MachineModel& m) { op = sl::Destroy{pick(m.caches_where(false))}; }
   void checkPreconditions(const MachineModel& m) const override {
-    RC_PRE(std::get<sl::Destroy>(op).cache < m.caches.size());
+    RC_PRE(m.live_cache(std::get<sl::Destroy>(op).cache));
   }
   void apply(MachineModel& m) const override {
     const auto id = std::get<sl::Destroy>(op).cache;
@@ -184,6 +214,11 @@ struct Simple : OpCommand {
     case 3: op = sl::ValidateAll{}; break;
     default: op = sl::InvalidCache{sl::BadCache::Foreign, 0, 0, true}; break;
     }
+  }
+  // A shrunk config may have fewer CPUs.
+  void checkPreconditions(const MachineModel& m) const override {
+    if (const auto* c = std::get_if<sl::SetCpu>(&op))
+      RC_PRE(c->cpu < m.nr_cpus);
   }
   void apply(MachineModel&) const override {}
 };
@@ -215,14 +250,15 @@ struct Misuse : OpCommand {
     std::visit(
         [&](const auto& o) {
           using T = std::decay_t<decltype(o)>;
-          if constexpr (std::is_same_v<T, sl::WrongCacheFree>)
-            RC_PRE(o.object < m.objects.size() && !m.objects[o.object].freed &&
-                   o.cache < m.caches.size() && !m.caches[o.cache].destroyed &&
-                   o.cache != m.objects[o.object].cache);
+          if constexpr (std::is_same_v<T, sl::WrongCacheFree>) {
+            const bool valid = m.object_is(o.object, false) && m.live_cache(o.cache) &&
+                               o.cache != m.objects[o.object].cache;
+            RC_PRE(valid);
+          }
           if constexpr (std::is_same_v<T, sl::InteriorFree> || std::is_same_v<T, sl::InvalidCache>)
-            RC_PRE(o.object < m.objects.size() && !m.objects[o.object].freed);
+            RC_PRE(m.object_is(o.object, false));
           if constexpr (std::is_same_v<T, sl::FreeForeign> || std::is_same_v<T, sl::InvalidCache>)
-            RC_PRE(o.cache < m.caches.size() && !m.caches[o.cache].destroyed);
+            RC_PRE(m.live_cache(o.cache));
         },
         op);
   }
@@ -243,11 +279,12 @@ struct Touch : OpCommand {
     std::visit(
         [&](const auto& o) {
           using T = std::decay_t<decltype(o)>;
-          if constexpr (std::is_same_v<T, sl::DoubleFree>)
-            RC_PRE(o.object < m.objects.size() && m.objects[o.object].freed &&
-                   m.caches[m.objects[o.object].cache].debug);
+          if constexpr (std::is_same_v<T, sl::DoubleFree>) {
+            const bool valid = m.object_is(o.object, true) && m.debug_object(o.object);
+            RC_PRE(valid);
+          }
           if constexpr (std::is_same_v<T, sl::Fill> || std::is_same_v<T, sl::Verify>)
-            RC_PRE(o.object < m.objects.size() && !m.objects[o.object].freed);
+            RC_PRE(m.object_is(o.object, false));
         },
         op);
   }
@@ -270,9 +307,8 @@ km::Config gen_config() {
   return cfg;
 }
 
-} // namespace
-
-RC_GTEST_PROP(SlabStateMachine, HeapMatchesModel, ()) {
+// The property: a generated config, then a generated command sequence run on the checker.
+void heap_matches_model() {
   const km::Config cfg = gen_config();
   RC_TAG(cfg.page_shift, cfg.nr_cpus > 1);
   SlabChecker checker;
@@ -298,4 +334,52 @@ RC_GTEST_PROP(SlabStateMachine, HeapMatchesModel, ()) {
   } catch (const CheckError& e) {
     RC_FAIL(e.what());
   }
+}
+
+// The child of SlabStateMachineShrink: checks the machine with the hook failing the 5th cache
+// creation (fixed seed), prints the shrunk counterexample and exits 0 if it is exactly five
+// cache creations, 2 if it is anything else, 3 if the property did not fail.
+[[noreturn]] void shrink_demo() {
+  g_fail_on_create = 5;
+  rc::detail::TestParams params;
+  params.seed = 20261202;
+  params.maxSuccess = 200;
+  const rc::detail::TestResult result =
+      rc::detail::checkTestable(&heap_matches_model, rc::detail::TestMetadata{}, params);
+  rc::detail::FailureResult failure;
+  if (!result.match(failure)) {
+    rc::detail::printResultMessage(result, std::cerr);
+    std::exit(3);
+  }
+  std::cerr << "shrunk counterexample:\n";
+  int creates = 0;
+  int commands = 0;
+  for (const auto& [type, value] : failure.counterExample) {
+    std::cerr << type << ":\n" << value << "\n";
+    if (type.find("Commands") == std::string::npos && type.find("vector") == std::string::npos)
+      continue;
+    std::istringstream lines(value);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find_first_not_of(" \t[],") == std::string::npos)
+        continue;
+      ++commands;
+      creates += line.find("create ") != std::string::npos ? 1 : 0;
+    }
+  }
+  std::cerr << failure.description << "\n"
+            << "counterexample: " << commands << " commands, " << creates << " creates\n";
+  std::exit(commands == 5 && creates == 5 ? 0 : 2);
+}
+
+} // namespace
+
+RC_GTEST_PROP(SlabStateMachine, HeapMatchesModel, ()) {
+  heap_matches_model();
+}
+
+// A failing run shrinks to a counterexample instead of crashing: in a child process, the
+// machine with the 5th cache creation failing (test hook) shrinks to the five creations.
+TEST(SlabStateMachineShrink, FailingRunPrintsShrunkCounterexample) {
+  EXPECT_EXIT(shrink_demo(), ::testing::ExitedWithCode(0),
+              "test hook: cache creation 5 fails(.|\n)*counterexample: 5 commands, 5 creates");
 }

@@ -16,7 +16,8 @@
 #     checks the library against the list, or (UPDATE=ON) rewrites the list from the library.
 #
 # Sanitizer and coverage instrumentation adds symbols of its own to a library (__asan_*,
-# __ubsan_*, __sanitizer_*, __llvm_profile_*, and for UBSan's -fsanitize=function weak
+# __ubsan_*, __sanitizer_*, __llvm_profile_*, the profile runtime's __start_/__stop___llvm_prf_*
+# section bounds and lprof*, and for UBSan's -fsanitize=function weak
 # "typeinfo for <function type>"); they are left out before comparing.
 
 if(NOT CMAKE_SCRIPT_MODE_FILE)
@@ -56,7 +57,7 @@ foreach(line IN LISTS nm_lines)
   if(line MATCHES "^(.+) ([A-Za-z]) [0-9a-fA-F]+( [0-9a-fA-F]+)?$")
     set(name "${CMAKE_MATCH_1}")
     set(type "${CMAKE_MATCH_2}")
-    if(name MATCHES "^(__asan|__odr_asan|___asan|__ubsan|__sanitizer|__sancov|__lsan|__tsan|__llvm_profile|__llvm_prf)")
+    if(name MATCHES "^(__asan|__odr_asan|___asan|__ubsan|__sanitizer|__sancov|__lsan|__tsan|__llvm_profile|__llvm_prf|__start___llvm_prf|__stop___llvm_prf|lprof)")
       continue()
     endif()
     # UBSan's -fsanitize=function emits weak typeinfo of function types, -fno-rtti or not.

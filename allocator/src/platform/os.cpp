@@ -9,6 +9,13 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(KMALLOC_COVERAGE_BUILD)
+// Coverage builds only (KMALLOC_COVERAGE): clang's profile runtime writes its counters at exit,
+// which std::abort() skips. fatal() writes them first, so a death test's child that dies on a
+// detected error still counts towards coverage. Weak: null when no profile runtime is linked.
+extern "C" __attribute__((weak)) int __llvm_profile_write_file(void);
+#endif
+
 namespace km::platform {
 
 void* map_aligned(std::size_t bytes, std::size_t alignment) {
@@ -73,6 +80,10 @@ void print(const char* message) {
 }
 
 void fatal() {
+#if defined(KMALLOC_COVERAGE_BUILD)
+  if (__llvm_profile_write_file != nullptr)
+    __llvm_profile_write_file();
+#endif
   std::abort();
 }
 
