@@ -16,7 +16,7 @@
 #   --list FILE   another mutant list (default tools/mutants.tsv)
 # Each run overwrites $KM_MUTANTS_DIR/results-<mode>.tsv (id, status, seconds to kill, build
 # seconds, first failing test, reason). A build failure of a mutant counts as "invalid".
-# Environment: KM_MUTANTS_DIR (default /tmp/h6-mutants: src/ is the scratch copy, build/ its
+# Environment: KM_MUTANTS_DIR (default /tmp/kmalloc-mutants: src/ is the scratch copy, build/ its
 # persistent dev-like build, results-*.tsv the per-run results), KM_MUTANTS_JOBS (default 2),
 # KM_MUTANTS_TIMEOUT (per-test timeout in seconds, default 60).
 set -euo pipefail
@@ -44,7 +44,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-work=${KM_MUTANTS_DIR:-/tmp/h6-mutants}
+work=${KM_MUTANTS_DIR:-/tmp/kmalloc-mutants}
 jobs=${KM_MUTANTS_JOBS:-2}
 timeout=${KM_MUTANTS_TIMEOUT:-60}
 src="$work/src"
