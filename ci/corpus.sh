@@ -56,17 +56,9 @@ case "$mode" in
 esac
 [ ${#dirs[@]} -gt 0 ] || { echo "corpus.sh: --merge needs at least one directory" >&2; exit 2; }
 
-if [ ${#targets[@]} -eq 0 ]; then
-  for src in $(grep -l LLVMFuzzerTestOneInput fuzz/fuzz_*.cpp); do
-    targets+=("$(basename "$src" .cpp)")
-  done
-fi
-
 . ci/lib.sh
-bash ci/deps.sh
-use_ccache
-cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz --parallel "$(nproc)" --target "${targets[@]}"
+[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(fuzz_targets)
+build_fuzz_preset "${targets[@]}"
 
 for t in "${targets[@]}"; do
   name=${t#fuzz_}

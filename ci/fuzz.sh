@@ -33,17 +33,9 @@ while [ $# -gt 0 ]; do
     *) echo "fuzz.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-if [ ${#targets[@]} -eq 0 ]; then
-  for src in $(grep -l LLVMFuzzerTestOneInput fuzz/fuzz_*.cpp); do
-    targets+=("$(basename "$src" .cpp)")
-  done
-fi
-
 . ci/lib.sh
-bash ci/deps.sh
-use_ccache
-cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz --parallel "$(nproc)" --target "${targets[@]}"
+[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(fuzz_targets)
+build_fuzz_preset "${targets[@]}"
 
 work="$root/build/fuzz-work"
 findings_dir="$root/fuzz-findings"

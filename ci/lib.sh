@@ -7,6 +7,9 @@
 #                     the checkout and the build directory is not hashed, so another clone of
 #                     the repository (CI's) hits the same cache; the debug info of such a hit
 #                     names the other clone's build directory.
+#   fuzz_targets      prints the fuzz targets (fuzz/fuzz_*.cpp defining LLVMFuzzerTestOneInput)
+#   build_fuzz_preset TARGET...
+#                     ci/deps.sh, ccache, then configures and builds the `fuzz` preset's targets
 #   timed NAME CMD... runs CMD (a command or a shell function; under `set -e` a failure ends the
 #                     script there) and then prints "time: NAME: <seconds> s".
 #   check_coverage_only_in_allocator OBJDIR
@@ -64,4 +67,21 @@ check_coverage_only_in_allocator() {
     echo "coverage allowlist check failed in $objdir" >&2
     return 1
   fi
+}
+
+# The fuzz targets: every fuzz/fuzz_*.cpp that defines LLVMFuzzerTestOneInput, one per line.
+fuzz_targets() {
+  local src
+  for src in $(grep -l LLVMFuzzerTestOneInput fuzz/fuzz_*.cpp); do
+    basename "$src" .cpp
+  done
+}
+
+# build_fuzz_preset TARGET...: installs the deps, then configures and builds the `fuzz` preset
+# (through ccache when installed) for the given targets.
+build_fuzz_preset() {
+  bash ci/deps.sh
+  use_ccache
+  cmake --preset fuzz >/dev/null
+  cmake --build --preset fuzz --parallel "$(nproc)" --target "$@"
 }
