@@ -48,9 +48,12 @@ Status failure(const char* field, const char* option) {
 }
 } // namespace
 
-void Heap::warn_uninitialized(const char* function) const {
+bool Heap::uninitialized(const char* function) const {
+  if (state_ != nullptr)
+    return false;
   const Reporter r{handler_, handler_context_};
   warn_heap_uninitialized(r, function);
+  return true;
 }
 
 Status Heap::init(const Config& cfg) {
@@ -180,10 +183,8 @@ void Heap::destroy() {
 }
 
 const Config& Heap::config() const {
-  if (state_ == nullptr) {
-    warn_uninitialized("config");
+  if (uninitialized("config"))
     return kNoConfig;
-  }
   return state_->config;
 }
 
@@ -196,10 +197,8 @@ void Heap::set_report_handler(ReportHandler handler, void* context) {
 
 MetadataInfo Heap::metadata_info() const {
   MetadataInfo info;
-  if (state_ == nullptr) {
-    warn_uninitialized("metadata_info");
+  if (uninitialized("metadata_info"))
     return info;
-  }
   const MetadataLayout l = metadata_layout(state_->npages, state_->config);
   const std::size_t page_bytes = std::size_t{1} << state_->config.page_shift;
   info.arena_bytes = state_->npages * page_bytes;
@@ -212,28 +211,22 @@ MetadataInfo Heap::metadata_info() const {
 }
 
 struct page* Heap::alloc_pages(gfp_t gfp, unsigned order) {
-  if (state_ == nullptr) {
-    warn_uninitialized("alloc_pages");
+  if (uninitialized("alloc_pages"))
     return nullptr;
-  }
   return state_->pages.alloc(gfp, order, PageOwner::PageAlloc);
 }
 
 void Heap::free_pages(struct page* p, unsigned order) {
   if (state_ == nullptr && p == nullptr)
     return;
-  if (state_ == nullptr) {
-    warn_uninitialized("free_pages");
+  if (uninitialized("free_pages"))
     return;
-  }
   state_->pages.free(p, order, PageOwner::PageAlloc);
 }
 
 std::uintptr_t Heap::get_free_pages(gfp_t gfp, unsigned order) {
-  if (state_ == nullptr) {
-    warn_uninitialized("get_free_pages");
+  if (uninitialized("get_free_pages"))
     return 0;
-  }
   page* p = state_->pages.alloc(gfp, order, PageOwner::PageAlloc);
   return p != nullptr ? reinterpret_cast<std::uintptr_t>(state_->pages.page_address(p)) : 0;
 }
@@ -241,89 +234,67 @@ std::uintptr_t Heap::get_free_pages(gfp_t gfp, unsigned order) {
 void Heap::free_pages(std::uintptr_t addr, unsigned order) {
   if (state_ == nullptr && addr == 0)
     return;
-  if (state_ == nullptr) {
-    warn_uninitialized("free_pages");
+  if (uninitialized("free_pages"))
     return;
-  }
   state_->pages.free_address(addr, order, PageOwner::PageAlloc);
 }
 
 void* Heap::page_address(const struct page* p) const {
   if (state_ == nullptr && p == nullptr)
     return nullptr;
-  if (state_ == nullptr) {
-    warn_uninitialized("page_address");
+  if (uninitialized("page_address"))
     return nullptr;
-  }
   return p != nullptr ? state_->pages.page_address(p) : nullptr;
 }
 
 struct page* Heap::virt_to_page(const void* addr) const {
-  if (state_ == nullptr) {
-    warn_uninitialized("virt_to_page");
+  if (uninitialized("virt_to_page"))
     return nullptr;
-  }
   return state_->pages.virt_to_page(reinterpret_cast<std::uintptr_t>(addr));
 }
 
 std::uintptr_t Heap::page_to_pfn(const struct page* p) const {
-  if (state_ == nullptr) {
-    warn_uninitialized("page_to_pfn");
+  if (uninitialized("page_to_pfn"))
     return 0;
-  }
   return state_->pages.page_to_pfn(p);
 }
 
 unsigned Heap::get_order(std::size_t size) const {
-  if (state_ == nullptr) {
-    warn_uninitialized("get_order");
+  if (uninitialized("get_order"))
     return 0;
-  }
   return km::get_order(size, state_->config.page_shift);
 }
 
 void Heap::inject_page_alloc_failures(unsigned count) {
-  if (state_ == nullptr) {
-    warn_uninitialized("inject_page_alloc_failures");
+  if (uninitialized("inject_page_alloc_failures"))
     return;
-  }
   state_->pages.inject_failures(count);
 }
 
 std::size_t Heap::page_size() const {
-  if (state_ == nullptr) {
-    warn_uninitialized("page_size");
+  if (uninitialized("page_size"))
     return 0;
-  }
   return std::size_t{1} << state_->config.page_shift;
 }
 std::uintptr_t Heap::arena_start() const {
-  if (state_ == nullptr) {
-    warn_uninitialized("arena_start");
+  if (uninitialized("arena_start"))
     return 0;
-  }
   return state_->start;
 }
 std::size_t Heap::arena_pages() const {
-  if (state_ == nullptr) {
-    warn_uninitialized("arena_pages");
+  if (uninitialized("arena_pages"))
     return 0;
-  }
   return state_->npages;
 }
 unsigned Heap::nr_zones() const {
-  if (state_ == nullptr) {
-    warn_uninitialized("nr_zones");
+  if (uninitialized("nr_zones"))
     return 0;
-  }
   return state_->pages.nr_zones();
 }
 
 ZoneInfo Heap::zone_info(unsigned z) const {
-  if (state_ == nullptr) {
-    warn_uninitialized("zone_info");
+  if (uninitialized("zone_info"))
     return ZoneInfo{"", 0, 0, 0, {}};
-  }
   const zone& zn = state_->pages.zone_at(z);
   ZoneInfo info{};
   info.name = zn.name;
@@ -336,10 +307,8 @@ ZoneInfo Heap::zone_info(unsigned z) const {
 }
 
 PageInfo Heap::page_info(const void* addr) const {
-  if (state_ == nullptr) {
-    warn_uninitialized("page_info");
+  if (uninitialized("page_info"))
     return PageInfo{};
-  }
   PageInfo info;
   const PageAllocator& pa = state_->pages;
   const page* p = pa.virt_to_page(reinterpret_cast<std::uintptr_t>(addr));
@@ -365,10 +334,8 @@ PageInfo Heap::page_info(const void* addr) const {
 }
 
 PageCounts Heap::page_counts() const {
-  if (state_ == nullptr) {
-    warn_uninitialized("page_counts");
+  if (uninitialized("page_counts"))
     return PageCounts{};
-  }
   const PageAllocator& pa = state_->pages;
   PageCounts c;
   c.total = state_->npages;
@@ -381,20 +348,16 @@ PageCounts Heap::page_counts() const {
 }
 
 void Heap::for_each_free_block(void (*fn)(void*, const FreeBlock&), void* context) const {
-  if (state_ == nullptr) {
-    warn_uninitialized("for_each_free_block");
+  if (uninitialized("for_each_free_block"))
     return;
-  }
   state_->pages.for_each_free_block([&](unsigned z, std::uintptr_t pfn, unsigned o) {
     fn(context, FreeBlock{z, pfn, o});
   });
 }
 
 std::size_t Heap::buddyinfo(char* buf, std::size_t size) const {
-  if (state_ == nullptr) {
-    warn_uninitialized("buddyinfo");
+  if (uninitialized("buddyinfo"))
     return 0;
-  }
   const PageAllocator& pa = state_->pages;
   TextBuffer out{buf, size};
   for (unsigned z = 0; z < pa.nr_zones(); ++z) {
@@ -408,19 +371,15 @@ std::size_t Heap::buddyinfo(char* buf, std::size_t size) const {
 }
 
 std::size_t Heap::validate() const {
-  if (state_ == nullptr) {
-    warn_uninitialized("validate");
+  if (uninitialized("validate"))
     return 0;
-  }
   return state_->pages.validate() + state_->slabs.validate();
 }
 
 struct kmem_cache* Heap::kmem_cache_create(const char* name, unsigned size, unsigned align,
                                            slab_flags_t flags, void (*ctor)(void*)) {
-  if (state_ == nullptr) {
-    warn_uninitialized("kmem_cache_create");
+  if (uninitialized("kmem_cache_create"))
     return nullptr;
-  }
   return state_->slabs.handle_of(state_->slabs.create(name, size, align, flags, ctor));
 }
 
@@ -432,27 +391,21 @@ kmem_cache* Heap::resolve_cache(const struct kmem_cache* cache, const char* func
 }
 
 void* Heap::kmem_cache_alloc(struct kmem_cache* cache, gfp_t gfp) {
-  if (state_ == nullptr) {
-    warn_uninitialized("kmem_cache_alloc");
+  if (uninitialized("kmem_cache_alloc"))
     return nullptr;
-  }
   kmem_cache* s = resolve_cache(cache, "kmem_cache_alloc");
   return s != nullptr ? state_->slabs.alloc(s, gfp) : nullptr;
 }
 
 void* Heap::kmem_cache_zalloc(struct kmem_cache* cache, gfp_t gfp) {
-  if (state_ == nullptr) {
-    warn_uninitialized("kmem_cache_zalloc");
+  if (uninitialized("kmem_cache_zalloc"))
     return nullptr;
-  }
   return kmem_cache_alloc(cache, gfp | __GFP_ZERO);
 }
 
 void Heap::kmem_cache_free(struct kmem_cache* cache, void* obj) {
-  if (state_ == nullptr) {
-    warn_uninitialized("kmem_cache_free");
+  if (uninitialized("kmem_cache_free"))
     return;
-  }
   if (obj == nullptr)
     return;
   if (kmem_cache* s = resolve_cache(cache, "kmem_cache_free"))
@@ -460,10 +413,8 @@ void Heap::kmem_cache_free(struct kmem_cache* cache, void* obj) {
 }
 
 void Heap::kmem_cache_destroy(struct kmem_cache* cache) {
-  if (state_ == nullptr) {
-    warn_uninitialized("kmem_cache_destroy");
+  if (uninitialized("kmem_cache_destroy"))
     return;
-  }
   if (cache == nullptr)
     return;
   if (kmem_cache* s = resolve_cache(cache, "kmem_cache_destroy"))
@@ -471,44 +422,34 @@ void Heap::kmem_cache_destroy(struct kmem_cache* cache) {
 }
 
 int Heap::kmem_cache_shrink(struct kmem_cache* cache) {
-  if (state_ == nullptr) {
-    warn_uninitialized("kmem_cache_shrink");
+  if (uninitialized("kmem_cache_shrink"))
     return 0;
-  }
   kmem_cache* s = resolve_cache(cache, "kmem_cache_shrink");
   return s != nullptr ? state_->slabs.shrink(s) : 0;
 }
 
 void Heap::kmem_cache_flush(struct kmem_cache* cache) {
-  if (state_ == nullptr) {
-    warn_uninitialized("kmem_cache_flush");
+  if (uninitialized("kmem_cache_flush"))
     return;
-  }
   if (kmem_cache* s = resolve_cache(cache, "kmem_cache_flush"))
     state_->slabs.flush(s);
 }
 
 void Heap::flush_cpu_slabs() {
-  if (state_ == nullptr) {
-    warn_uninitialized("flush_cpu_slabs");
+  if (uninitialized("flush_cpu_slabs"))
     return;
-  }
   state_->slabs.flush_all();
 }
 
 void Heap::set_cpu(unsigned cpu) {
-  if (state_ == nullptr) {
-    warn_uninitialized("set_cpu");
+  if (uninitialized("set_cpu"))
     return;
-  }
   state_->slabs.set_cpu(cpu);
 }
 
 CacheInfo Heap::cache_info(const struct kmem_cache* cache) const {
-  if (state_ == nullptr) {
-    warn_uninitialized("cache_info");
+  if (uninitialized("cache_info"))
     return no_cache_info();
-  }
   const kmem_cache* s = state_->slabs.resolve(cache);
   if (s == nullptr)
     return no_cache_info();
@@ -516,19 +457,15 @@ CacheInfo Heap::cache_info(const struct kmem_cache* cache) const {
 }
 
 void Heap::for_each_cache(void (*fn)(void*, const struct kmem_cache*), void* context) const {
-  if (state_ == nullptr) {
-    warn_uninitialized("for_each_cache");
+  if (uninitialized("for_each_cache"))
     return;
-  }
   for (const kmem_cache* s = state_->slabs.newest(); s != nullptr; s = s->next_cache)
     fn(context, state_->slabs.handle_of(s));
 }
 
 SlabObject Heap::slab_object(const void* addr) const {
-  if (state_ == nullptr) {
-    warn_uninitialized("slab_object");
+  if (uninitialized("slab_object"))
     return SlabObject{};
-  }
   SlabObject out;
   const PageAllocator& pa = state_->pages;
   const page* p = pa.virt_to_page(reinterpret_cast<std::uintptr_t>(addr));
@@ -548,28 +485,22 @@ SlabObject Heap::slab_object(const void* addr) const {
 }
 
 std::size_t Heap::slabinfo(char* buf, std::size_t size) const {
-  if (state_ == nullptr) {
-    warn_uninitialized("slabinfo");
+  if (uninitialized("slabinfo"))
     return 0;
-  }
   return state_->slabs.slabinfo(buf, size);
 }
 
 // ---- kmalloc front end
 
 void* Heap::kmalloc(std::size_t size, gfp_t gfp) {
-  if (state_ == nullptr) {
-    warn_uninitialized("kmalloc");
+  if (uninitialized("kmalloc"))
     return nullptr;
-  }
   return state_->front.kmalloc(size, gfp);
 }
 
 void* Heap::kmalloc_array(std::size_t n, std::size_t size, gfp_t gfp) {
-  if (state_ == nullptr) {
-    warn_uninitialized("kmalloc_array");
+  if (uninitialized("kmalloc_array"))
     return nullptr;
-  }
   std::size_t bytes;
   if (__builtin_mul_overflow(n, size, &bytes))
     return nullptr; // check_mul_overflow: NULL, no warning
@@ -577,18 +508,14 @@ void* Heap::kmalloc_array(std::size_t n, std::size_t size, gfp_t gfp) {
 }
 
 void* Heap::krealloc(const void* obj, std::size_t new_size, gfp_t gfp) {
-  if (state_ == nullptr) {
-    warn_uninitialized("krealloc");
+  if (uninitialized("krealloc"))
     return nullptr;
-  }
   return state_->front.krealloc(obj, new_size, gfp);
 }
 
 void* Heap::krealloc_array(const void* obj, std::size_t n, std::size_t size, gfp_t gfp) {
-  if (state_ == nullptr) {
-    warn_uninitialized("krealloc_array");
+  if (uninitialized("krealloc_array"))
     return nullptr;
-  }
   std::size_t bytes;
   if (__builtin_mul_overflow(n, size, &bytes))
     return nullptr;
@@ -598,71 +525,55 @@ void* Heap::krealloc_array(const void* obj, std::size_t n, std::size_t size, gfp
 void Heap::kfree(const void* obj) {
   if (state_ == nullptr && (obj == nullptr || obj == kZeroSizePtr))
     return;
-  if (state_ == nullptr) {
-    warn_uninitialized("kfree");
+  if (uninitialized("kfree"))
     return;
-  }
   state_->front.kfree(obj);
 }
 
 void Heap::kfree_sensitive(const void* obj) {
   if (state_ == nullptr && (obj == nullptr || obj == kZeroSizePtr))
     return;
-  if (state_ == nullptr) {
-    warn_uninitialized("kfree_sensitive");
+  if (uninitialized("kfree_sensitive"))
     return;
-  }
   state_->front.kfree_sensitive(obj);
 }
 
 std::size_t Heap::ksize(const void* obj) const {
   if (state_ == nullptr && (obj == nullptr || obj == kZeroSizePtr))
     return 0;
-  if (state_ == nullptr) {
-    warn_uninitialized("ksize");
+  if (uninitialized("ksize"))
     return 0;
-  }
   return state_->front.ksize(obj);
 }
 
 std::size_t Heap::kmalloc_size_roundup(std::size_t size) const {
-  if (state_ == nullptr) {
-    warn_uninitialized("kmalloc_size_roundup");
+  if (uninitialized("kmalloc_size_roundup"))
     return 0;
-  }
   return state_->front.kmalloc_size_roundup(size);
 }
 
 int Heap::kmalloc_index(std::size_t size) const {
-  if (state_ == nullptr) {
-    warn_uninitialized("kmalloc_index");
+  if (uninitialized("kmalloc_index"))
     return -1;
-  }
   return state_->front.enabled() ? state_->front.kmalloc_index(size) : -1;
 }
 
 const struct kmem_cache* Heap::kmalloc_cache(std::size_t size, gfp_t gfp) const {
-  if (state_ == nullptr) {
-    warn_uninitialized("kmalloc_cache");
+  if (uninitialized("kmalloc_cache"))
     return nullptr;
-  }
   return state_->front.enabled() ? state_->slabs.handle_of(state_->front.kmalloc_slab(size, gfp))
                                  : nullptr;
 }
 
 KmallocLimits Heap::kmalloc_limits() const {
-  if (state_ == nullptr) {
-    warn_uninitialized("kmalloc_limits");
+  if (uninitialized("kmalloc_limits"))
     return KmallocLimits{};
-  }
   return state_->front.limits();
 }
 
 SlabBytes Heap::slab_bytes() const {
-  if (state_ == nullptr) {
-    warn_uninitialized("slab_bytes");
+  if (uninitialized("slab_bytes"))
     return SlabBytes{};
-  }
   SlabBytes out;
   const std::size_t page_bytes = std::size_t{1} << state_->config.page_shift;
   for (const kmem_cache* s = state_->slabs.newest(); s != nullptr; s = s->next_cache) {

@@ -264,7 +264,8 @@ public:
 private:
   KMALLOC_INTERNAL Status init_common(const Config& cfg, void* region, std::size_t bytes,
                                       bool mapped);
-  KMALLOC_INTERNAL void warn_uninitialized(const char* function) const;
+  // True, after one HeapUninitialized warning naming `function`, when the heap has no state.
+  KMALLOC_INTERNAL bool uninitialized(const char* function) const;
   // The live descriptor behind a cache handle; reports InvalidCache (naming `function`) if none.
   KMALLOC_INTERNAL struct kmem_cache* resolve_cache(const struct kmem_cache* cache,
                                                     const char* function) const;

@@ -190,12 +190,7 @@ kmem_cache* SlabAllocator::resolve(const kmem_cache* handle) const {
 }
 
 void SlabAllocator::destroy(kmem_cache* s) {
-  if (s == nullptr)
-    return;
-  if (!is_cache(s)) {
-    report_invalid_cache(*reporter_, "kmem_cache_destroy", addr_of(s));
-    return;
-  }
+  KM_DCHECK(is_cache(s)); // Heap resolved the handle and reported a dead one
   flush(s);
   std::size_t live = 0;
   s->partial.for_each([&](const page* slab) { live += slab->inuse; });
@@ -450,10 +445,7 @@ kmem_cache* SlabAllocator::cache_of(const page* head) const {
 }
 
 bool SlabAllocator::check_free(kmem_cache* s, void* obj) const {
-  if (!is_cache(s)) {
-    report_invalid_cache(*reporter_, "kmem_cache_free", addr_of(s));
-    return false;
-  }
+  KM_DCHECK(is_cache(s)); // Heap resolved the handle and reported a dead one
   page* p = pages_->virt_to_page(addr_of(obj));
   if (p == nullptr) {
     report_invalid_object_pointer(*reporter_, s->name, addr_of(obj), "outside the heap");

@@ -6,7 +6,8 @@
 // compared exactly, as the kernel's flush_all() does before validation.
 // Not thread-safe; callers serialise.
 //
-// Everything here works on descriptors; Heap converts handles (see handle_of) at its API.
+// Everything here works on live descriptors (a precondition, KM_DCHECK'd): Heap converts
+// handles (see handle_of / resolve) at its API and reports a dead one as InvalidCache.
 //
 // Invariants (validate() checks each and names it):
 //   AC1  per cache: every slab's freelist is acyclic, made of valid object starts of that slab,
