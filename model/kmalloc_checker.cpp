@@ -688,7 +688,7 @@ void KmallocChecker::check_size(std::size_t size, gfp_t gfp) {
   if (ru != model_.kmalloc_size_roundup(size))
     fail(what + ": kmalloc_size_roundup " + std::to_string(ru) + ", expected " +
          std::to_string(model_.kmalloc_size_roundup(size)));
-  const Prediction pred = model_.predict(size, gfp & __GFP_BITS_MASK);
+  const Prediction pred = model_.predict(size, gfp); // unknown gfp bits: no cache
   const kmem_cache* c = heap_.kmalloc_cache(size, gfp);
   if (pred.path != Path::Slab) {
     if (c != nullptr)

@@ -254,12 +254,16 @@ ModelLayout calc_layout(const Config& cfg, unsigned size, unsigned align, slab_f
   // kmem_cache_free (a ctor; SLAB_TYPESAFE_BY_RCU and SLAB_POISON are refused above) or when the
   // object cannot hold it (only with SLAB_RED_ZONE, refused above); otherwise it sits at the
   // pointer-aligned middle of the object.
-  const std::uint64_t words = (size + kPointer - 1) / kPointer;
+  const std::uint64_t words = (std::uint64_t{size} + kPointer - 1) / kPointer;
   const bool pointer_outside = ctor;
   l.offset = pointer_outside ? static_cast<unsigned>(words * kPointer)
                              : static_cast<unsigned>(size / 2 / kPointer * kPointer);
   const std::uint64_t used = (words + (pointer_outside ? 1 : 0)) * kPointer;
   const std::uint64_t stride = (used + l.align - 1) / l.align * l.align;
+  if (stride > (page << cfg.max_order) || stride > 0xffffffffu) {
+    l.why = "object too large for max_order"; // the kernel's size is an unsigned int
+    return l;
+  }
   l.size = static_cast<unsigned>(stride);
   const int order = calc_order(l.size, cfg);
   if (order < 0) {

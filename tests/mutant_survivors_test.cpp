@@ -89,6 +89,22 @@ TEST(MutantSurvivors, CreateRefusesAStrideOfTwiceTheLargestBlock) {
   EXPECT_EQ(validate(t), 0u);
 }
 
+// With 64 KiB pages and MAX_ORDER 16 the largest block is 4 GiB, so a stride of exactly 2^32
+// passes the block check but does not fit kmem_cache::size (an unsigned int): it must be refused,
+// not wrap to 0 and divide by it (the SIGFPE found while killing L14).
+TEST(SlabLayoutLimits, CreateRefusesAStrideOfFourGiB) {
+  km::Config cfg;
+  cfg.page_shift = 16;
+  cfg.max_order = 16;
+  cfg.arena_size = 32u << 20;
+  RecordingHeap t(cfg);
+  ASSERT_TRUE(t.ok);
+  EXPECT_EQ(t.heap.kmem_cache_create("huge", 0xffffffffu, 0, 0, nullptr), nullptr);
+  EXPECT_EQ(t.rec.size(), 1u) << t.rec.dump();
+  EXPECT_EQ(t.rec.count(ErrorKind::CacheCreateFailed), 1u) << t.rec.dump();
+  EXPECT_EQ(validate(t), 0u);
+}
+
 // ---- S01: the per-cache random of the hardened freelist pointer
 
 // CONFIG_SLAB_FREELIST_HARDENED stores a free pointer as ptr ^ s->random ^ swab(ptr_addr), where

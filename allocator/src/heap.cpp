@@ -561,8 +561,10 @@ int Heap::kmalloc_index(std::size_t size) const {
 const struct kmem_cache* Heap::kmalloc_cache(std::size_t size, gfp_t gfp) const {
   if (uninitialized("kmalloc_cache"))
     return nullptr;
-  return state_->front.enabled() ? state_->slabs.handle_of(state_->front.kmalloc_slab(size, gfp))
-                                 : nullptr;
+  // kmalloc refuses unknown gfp bits before it picks a cache: so does its introspection.
+  if (!state_->front.enabled() || (gfp & ~__GFP_BITS_MASK) != 0)
+    return nullptr;
+  return state_->slabs.handle_of(state_->front.kmalloc_slab(size, gfp));
 }
 
 KmallocLimits Heap::kmalloc_limits() const {

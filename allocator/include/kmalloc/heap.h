@@ -276,5 +276,12 @@ private:
   std::size_t mapping_size_ = 0;
 };
 
+// The C API's default heap (kmalloc/kmalloc.h), for test drivers that call the C functions and
+// look at the heap through this class. reset_c_api_heap() destroys it (and zeroes the report
+// count of kmalloc_stats), so that the next kmalloc_init* builds a new one; programs never call
+// it: the default heap is meant to live until the process ends. Single-threaded drivers only.
+Heap& c_api_heap();
+void reset_c_api_heap();
+
 } // namespace km
 #pragma GCC visibility pop

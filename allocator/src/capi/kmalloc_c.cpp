@@ -112,6 +112,15 @@ km::Heap& heap() {
 
 } // namespace
 
+km::Heap& km::c_api_heap() {
+  return g_heap;
+}
+
+void km::reset_c_api_heap() {
+  g_heap.destroy();
+  g_route.count = 0;
+}
+
 extern "C" {
 
 int kmalloc_init(const char* options) {

@@ -89,6 +89,8 @@ bool calculate_layout(unsigned object_size, unsigned align, slab_flags_t flags, 
   stride = align_up(stride, out.align);
   if (stride > (std::uint64_t{1} << (p.page_shift + p.max_order)))
     return false; // not even one object fits the largest block
+  if (stride > UINT32_MAX)
+    return false; // kmem_cache::size is an unsigned int (64 KiB pages, MAX_ORDER 16: 4 GiB)
   const auto size = static_cast<unsigned>(stride);
   out.size = size;
   const int order = calculate_order(size, p);

@@ -1,0 +1,1433 @@
+// model/heap_checker.cpp - the whole-heap oracle of heap_checker.h.
+#include "model/heap_checker.h"
+
+#include <algorithm>
+#include <cstring>
+#include <tuple>
+
+#include "kmalloc/kmalloc.h"
+#include "model/text.h"
+
+namespace km::oracle {
+
+namespace {
+
+constexpr std::uintptr_t kZeroSizePtr = 16;
+constexpr std::uintptr_t kAnyAddress = ~std::uintptr_t{0};
+constexpr std::size_t kDenseBytes = 4096; // filled and checked whole; beyond, a sample
+
+std::uintptr_t addr_of(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p);
+}
+void* ptr_of(std::uintptr_t a) {
+  return reinterpret_cast<void*>(a);
+}
+std::string h_name(Handle h) {
+  return "#" + std::to_string(h);
+}
+
+// The constructor of ctor caches writes ctor_byte(i) over the object; g_ctor_size is the object
+// size of the cache being allocated from.
+thread_local unsigned g_ctor_size = 0;
+unsigned char ctor_byte(std::size_t i) {
+  return static_cast<unsigned char>(0xc3 ^ (i * 7));
+}
+void test_ctor(void* object) {
+  auto* b = static_cast<unsigned char*>(object);
+  for (unsigned i = 0; i < g_ctor_size; ++i)
+    b[i] = ctor_byte(i);
+}
+
+// Calls fn(i) for the sampled bytes of [lo, hi): all of them below kDenseBytes, then the first
+// 32 bytes of every further 4 KiB.
+template <class Fn> void for_sampled(std::size_t lo, std::size_t hi, Fn&& fn) {
+  for (std::size_t i = lo; i < hi; ++i) {
+    if (i >= kDenseBytes && (i & 4095) >= 32) {
+      i |= 4095;
+      continue;
+    }
+    fn(i);
+  }
+}
+
+// The C API delivers its reports here when the checker drives it.
+void c_record(void* context, const struct kmalloc_report* r) {
+  HeapChecker::record(context, ErrorReport{static_cast<ErrorKind>(r->kind), r->addr, r->message});
+}
+
+} // namespace
+
+// ---------------------------------------------------------------- setup
+
+HeapChecker::~HeapChecker() {
+  if (c_)
+    kmalloc_set_report_handler(nullptr, nullptr);
+}
+
+std::uint64_t HeapChecker::splitmix(std::uint64_t x) {
+  return splitmix64(x);
+}
+
+void HeapChecker::record(void* context, const ErrorReport& report) {
+  auto* self = static_cast<HeapChecker*>(context);
+  self->reports_.push_back(Seen{report.kind, report.address, report.message});
+}
+
+Status HeapChecker::init(const Config& cfg, void* region, std::size_t bytes, CheckerOptions opts) {
+  heap_ = &own_heap_;
+  c_ = false;
+  own_heap_.set_report_handler(&HeapChecker::record, this);
+  const Status st = region != nullptr ? own_heap_.init(cfg, region, bytes) : own_heap_.init(cfg);
+  if (st.ok)
+    start(cfg, opts);
+  return st;
+}
+
+int HeapChecker::init_c(const Config& cfg, const char* options, void* region, std::size_t bytes,
+                        CheckerOptions opts) {
+  reset_c_api_heap();
+  kmalloc_set_report_handler(&c_record, this);
+  c_ = true;
+  const int rc = kmalloc_init_region(region, bytes, options);
+  if (rc != 0)
+    return rc;
+  heap_ = &c_api_heap();
+  opts.via_c_api = true;
+  start(cfg, opts);
+  return rc;
+}
+
+void HeapChecker::start(const Config& cfg, CheckerOptions opts) {
+  cfg_ = cfg;
+  opts_ = opts;
+  Heap& heap = *heap_;
+  const std::size_t npages = heap.arena_pages();
+  const std::size_t ps = heap.page_size();
+  if (ps != (std::size_t{1} << cfg.page_shift))
+    fail("page_size() is " + std::to_string(ps));
+  // The metadata pages are the implementation's; the model bounds them: at least the
+  // allocation bitmap (one bit per 8 bytes), at most that plus 64 bytes per page, 4 KiB per
+  // kmem_cache slot and its per-cpu slabs, and 64 KiB for the rest.
+  const std::size_t metadata = heap.page_counts().metadata;
+  const std::size_t bitmap = npages * ps / 64;
+  max_caches_ = cfg.max_caches != 0 ? cfg.max_caches : std::clamp<std::size_t>(npages / 16, 4, 128);
+  const std::size_t most =
+      bitmap + npages * 64 + (max_caches_ + 64) * (4096 + 64 * cfg.nr_cpus) + (64 << 10);
+  if (metadata * ps < bitmap || metadata * ps > most + ps)
+    fail(std::to_string(metadata) + " metadata pages, outside [" + std::to_string(bitmap / ps) +
+         ", " + std::to_string(most / ps + 1) + "]");
+  pages_.init(cfg, heap.arena_start(), npages, metadata);
+  initial_blocks_ = pages_.free_blocks();
+  classes_.init(cfg);
+  // Zones and free blocks.
+  if (heap.nr_zones() != pages_.nr_zones())
+    fail("nr_zones() is " + std::to_string(heap.nr_zones()) + ", expected " +
+         std::to_string(pages_.nr_zones()));
+  for (unsigned z = 0; z < pages_.nr_zones(); ++z) {
+    const ZoneInfo zi = heap.zone_info(z);
+    if (zi.start_pfn != pages_.zone_start(z) ||
+        zi.spanned_pages != pages_.zone_end(z) - pages_.zone_start(z))
+      fail("zone " + std::to_string(z) + " spans pfn " + hex(zi.start_pfn) + " + " +
+           std::to_string(zi.spanned_pages) + ", expected " + hex(pages_.zone_start(z)) + " + " +
+           std::to_string(pages_.zone_end(z) - pages_.zone_start(z)));
+  }
+  // The kmalloc caches: every name the profile has, and a layout from the kernel's rules.
+  struct Listing {
+    Heap* heap;
+    std::unordered_map<std::string, std::uintptr_t> caches;
+  } listing{heap_, {}};
+  heap.for_each_cache(
+      [](void* ctx, const struct kmem_cache* c) {
+        auto* l = static_cast<Listing*>(ctx);
+        l->caches.emplace(l->heap->cache_info(c).name, addr_of(c));
+      },
+      &listing);
+  const auto& heap_caches = listing.caches;
+  const std::vector<std::string> names = classes_.all_cache_names();
+  if (cfg.profile != Profile::None && heap_caches.size() != names.size())
+    fail(std::to_string(heap_caches.size()) + " caches at init, the profile has " +
+         std::to_string(names.size()) + " (" + classes_.describe() + ")");
+  using model::front::CacheType;
+  for (CacheType t : {CacheType::Normal, CacheType::Reclaim, CacheType::Dma}) {
+    if (cfg.profile == Profile::None || (t == CacheType::Reclaim && !classes_.has_reclaim_type()))
+      continue;
+    for (std::size_t size : classes_.cache_sizes()) {
+      ModelCache c;
+      c.name = classes_.cache_name(t, size);
+      c.kmalloc = true;
+      c.live = true;
+      c.flags = SLAB_KMALLOC | (t == CacheType::Dma ? SLAB_CACHE_DMA : 0) |
+                (t == CacheType::Reclaim ? SLAB_RECLAIM_ACCOUNT : 0);
+      c.layout = model::slab::calc_layout(cfg, static_cast<unsigned>(size),
+                                          static_cast<unsigned>(classes_.class_align(size)),
+                                          c.flags, false);
+      const auto it = heap_caches.find(c.name);
+      if (it == heap_caches.end())
+        fail("no cache " + c.name + " at init");
+      c.ptr = it->second;
+      const CacheInfo info = heap.cache_info(ptr_of_cache(c.ptr));
+      if (!c.layout.ok || info.size != c.layout.size || info.order != c.layout.order ||
+          info.objects_per_slab != c.layout.objects)
+        fail(c.name + ": stride " + std::to_string(info.size) + " order " +
+             std::to_string(info.order) + " objects " + std::to_string(info.objects_per_slab) +
+             ", the kernel's rule gives " + std::to_string(c.layout.size) + ", " +
+             std::to_string(c.layout.order) + ", " + std::to_string(c.layout.objects));
+      const auto id = static_cast<std::uint32_t>(caches_.size());
+      by_ptr_[c.ptr] = id;
+      kmalloc_by_name_[c.name] = id;
+      caches_.push_back(std::move(c));
+    }
+  }
+  walk();
+}
+
+// ---------------------------------------------------------------- the op loop
+
+void HeapChecker::apply(const Op& op) {
+  ops_.push_back(op);
+  outcome_.clear();
+  run(op);
+  check_reports();
+  check_counts();
+  outcomes_.push_back(outcome_);
+  if (trace_ != nullptr)
+    std::fprintf(trace_, "%s %s\n", to_string(op).c_str(), outcome_.c_str());
+  if (opts_.walk_interval != 0 && ++since_walk_ >= opts_.walk_interval)
+    walk();
+}
+
+void HeapChecker::run(const Op& op) {
+  switch (op.kind) {
+  case OpKind::Kmalloc:
+  case OpKind::Kzalloc:
+  case OpKind::KmallocArray:
+  case OpKind::Kcalloc: do_kmalloc(op); break;
+  case OpKind::Krealloc: do_krealloc(op); break;
+  case OpKind::Ksize: do_ksize(op); break;
+  case OpKind::CacheCreate: do_create(op); break;
+  case OpKind::CacheAlloc:
+  case OpKind::CacheZalloc: do_cache_alloc(op); break;
+  case OpKind::CacheShrink:
+  case OpKind::CacheDestroy: do_shrink_destroy(op); break;
+  case OpKind::AllocPages: do_alloc_pages(op); break;
+  case OpKind::Free: do_free(op); break;
+  case OpKind::FreeAt: do_free_at(op); break;
+  case OpKind::BadCache: do_bad_cache(op); break;
+  case OpKind::Verify:
+    if (op.handle < allocs_.size() && allocs_[op.handle].live)
+      check_content(op.handle, "at verify");
+    break;
+  case OpKind::Flush:
+    heap_->flush_cpu_slabs();
+    for (ModelCache& c : caches_)
+      c.flushed = true;
+    break;
+  case OpKind::SetCpu:
+    cpu_ = op.arg % cfg_.nr_cpus;
+    heap_->set_cpu(cpu_);
+    break;
+  case OpKind::FailNext: fail_next_ = op.arg; break;
+  case OpKind::CheckSize: do_check_size(op); break;
+  case OpKind::Validate: walk(); break;
+  }
+}
+
+unsigned HeapChecker::arm_injection() {
+  const unsigned armed = fail_next_;
+  fail_next_ = 0;
+  if (armed != 0)
+    heap_->inject_page_alloc_failures(armed);
+  return armed;
+}
+
+void HeapChecker::disarm_injection(unsigned armed) {
+  if (armed != 0)
+    heap_->inject_page_alloc_failures(0);
+}
+
+// ---------------------------------------------------------------- kmalloc
+
+void HeapChecker::do_kmalloc(const Op& op) {
+  const Handle h = static_cast<Handle>(allocs_.size());
+  allocs_.emplace_back();
+  std::size_t bytes = op.size;
+  gfp_t gfp = op.gfp;
+  bool overflow = false;
+  if (op.kind == OpKind::Kzalloc || op.kind == OpKind::Kcalloc)
+    gfp |= __GFP_ZERO;
+  if (op.kind == OpKind::KmallocArray || op.kind == OpKind::Kcalloc)
+    overflow = __builtin_mul_overflow(op.n, op.size, &bytes);
+  const unsigned armed = arm_injection();
+  void* r = nullptr;
+  const std::size_t n = static_cast<std::size_t>(op.n);
+  const std::size_t size = static_cast<std::size_t>(op.size);
+  switch (op.kind) {
+  case OpKind::Kmalloc: r = c_ ? ::kmalloc(size, op.gfp) : heap_->kmalloc(size, op.gfp); break;
+  case OpKind::Kzalloc: r = c_ ? ::kzalloc(size, op.gfp) : heap_->kzalloc(size, op.gfp); break;
+  case OpKind::KmallocArray:
+    r = c_ ? ::kmalloc_array(n, size, op.gfp) : heap_->kmalloc_array(n, size, op.gfp);
+    break;
+  default: r = c_ ? ::kcalloc(n, size, op.gfp) : heap_->kcalloc(n, size, op.gfp); break;
+  }
+  const std::uintptr_t p = addr_of(r);
+  outcome_ = "= " + hex(p);
+  if (overflow) {
+    disarm_injection(armed); // check_mul_overflow: NULL before anything else, no report
+    if (p != 0)
+      fail(std::string(op_name(op.kind)) + " with n * size overflowing returned " + hex(p));
+    return;
+  }
+  fail_next_ = armed; // accept_kmalloc judges a NULL with the injected count
+  accept_kmalloc(h, bytes, gfp, p, op_name(op.kind));
+  fail_next_ = 0;
+  disarm_injection(armed);
+  if (allocs_[h].live)
+    fill(h);
+}
+
+std::uint32_t HeapChecker::kmalloc_cache_of(const model::front::Prediction& pred) const {
+  const auto it = kmalloc_by_name_.find(pred.cache_name);
+  if (it == kmalloc_by_name_.end())
+    fail("the model has no cache " + pred.cache_name);
+  return it->second;
+}
+
+void HeapChecker::accept_kmalloc(Handle h, std::size_t size, gfp_t gfp, std::uintptr_t p,
+                                 const char* what) {
+  using model::front::Path;
+  const std::string call =
+      std::string(what) + "(" + std::to_string(size) + ", " + gfp_to_string(gfp) + ") = " + hex(p);
+  if (cfg_.profile == Profile::None) {
+    expect(ErrorKind::KmallocDisabled, kAnyAddress);
+    if (p != 0)
+      fail(call + " on a heap without kmalloc caches");
+    return;
+  }
+  const model::front::Prediction pred = classes_.predict(size, gfp);
+  Allocation& a = allocs_[h];
+  switch (pred.path) {
+  case Path::Zero:
+    if (p != kZeroSizePtr)
+      fail(call + ", expected ZERO_SIZE_PTR");
+    a = Allocation{};
+    a.kind = Kind::Zero;
+    a.addr = p;
+    return;
+  case Path::TooLarge:
+  case Path::InvalidGfp:
+    if (pred.warn)
+      expect(pred.report, kAnyAddress);
+    ++misuse_;
+    if (p != 0)
+      fail(call + ", expected NULL (" + model::front::path_name(pred.path) + ")");
+    return;
+  case Path::Large:
+    accept_block(h, Kind::Large, gfp, pred.order, p, (gfp & __GFP_ZERO) != 0, size, what);
+    break;
+  case Path::Slab:
+    accept_object(h, kmalloc_cache_of(pred), gfp, p, (gfp & __GFP_ZERO) != 0, size, what);
+    break;
+  }
+  Allocation& b = allocs_[h];
+  if (!b.live)
+    return;
+  b.usable = pred.ksize;
+  b.zero_hi = (gfp & __GFP_ZERO) != 0 ? pred.ksize : 0;
+  if (p % pred.align != 0)
+    fail(call + ": not aligned to " + std::to_string(pred.align) + " (AL1)");
+  // ksize through the API (SC3).
+  const std::size_t ks = c_ ? ::ksize(ptr_of(p)) : heap_->ksize(ptr_of(p));
+  if (ks != pred.ksize)
+    fail(call + ": ksize " + std::to_string(ks) + ", expected " + std::to_string(pred.ksize));
+}
+
+gfp_t HeapChecker::slab_gfp(const ModelCache& c, gfp_t gfp) const {
+  // The slab's pages: the cache's zone (SLAB_CACHE_DMA) and the caller's reclaim bits; the
+  // object's __GFP_ZERO does not reach the page allocator.
+  gfp &= ~(__GFP_ZERO | __GFP_DMA);
+  return gfp | ((c.flags & SLAB_CACHE_DMA) != 0 ? __GFP_DMA : 0);
+}
+
+bool HeapChecker::page_null_allowed(gfp_t gfp, unsigned order) {
+  if (fail_next_ != 0 && (gfp & __GFP_NOFAIL) == 0)
+    return true;
+  settle_all();
+  return !pages_.must_split(gfp, order).has_value();
+}
+
+bool HeapChecker::object_null_allowed(std::uint32_t cache, gfp_t gfp) {
+  ModelCache& c = caches_[cache];
+  if (c.capacity > c.live_objects && (cfg_.nr_cpus == 1 || c.flushed))
+    return false; // a free object is reachable from every cpu
+  settle_all();
+  const gfp_t g = slab_gfp(c, gfp);
+  unsigned injected = (g & __GFP_NOFAIL) == 0 ? fail_next_ : 0;
+  const bool strip = c.layout.order > c.layout.min_order; // first try: NORETRY, no NOFAIL
+  const unsigned first_injected = strip ? fail_next_ : injected;
+  if (first_injected == 0 && pages_.must_split(g, c.layout.order))
+    return false;
+  if (first_injected != 0)
+    injected = injected > 0 ? injected - (strip ? 0 : 1) : 0;
+  return !(injected == 0 && pages_.must_split(g, c.layout.min_order));
+}
+
+void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::uintptr_t p,
+                                bool zero, std::size_t requested, const char* what) {
+  ModelCache& c = caches_[cache];
+  const std::string call = std::string(what) + " from " + c.name + " = " + hex(p);
+  Allocation& a = allocs_[h];
+  a = Allocation{};
+  if (p == 0) {
+    if (!object_null_allowed(cache, gfp))
+      fail(call + ": NULL, but the model has a free object or a free block for a new slab");
+    return;
+  }
+  if (!pages_.in_arena(p))
+    fail(call + ": outside the arena (NO1)");
+  const std::size_t ps = pages_.page_size();
+  const unsigned stride = c.layout.size;
+  PageUse u = pages_.use(p >> pages_.page_shift());
+  if (u.use == Use::Slab && slabs_[u.id].cache != cache) {
+    if (slabs_[u.id].live != 0)
+      fail(call + ": inside a slab of " + caches_[slabs_[u.id].cache].name + " (NO1)");
+    release_slab(u.id); // an empty slab of another cache went back and was reused
+    u = pages_.use(p >> pages_.page_shift());
+  }
+  bool fresh = false;
+  if (u.use != Use::Slab) {
+    // A new slab: the heap may make one only when no free object is reachable.
+    if (c.capacity > c.live_objects && (cfg_.nr_cpus == 1 || c.flushed))
+      fail(call + ": a new slab while the cache has " +
+           std::to_string(c.capacity - c.live_objects) + " free objects");
+    settle_all();
+    const gfp_t g = slab_gfp(c, gfp);
+    const bool strip = c.layout.order > c.layout.min_order;
+    const bool first_fails = (strip || (g & __GFP_NOFAIL) == 0) && fail_next_ != 0;
+    unsigned order = c.layout.order;
+    if (first_fails || !pages_.must_split(g, order))
+      order = c.layout.min_order;
+    const std::uintptr_t base = p & ~((ps << order) - 1);
+    const auto id = static_cast<std::uint32_t>(slabs_.size());
+    const std::string err = pages_.take(g, order, base >> pages_.page_shift(), Use::Slab, id);
+    if (!err.empty())
+      fail(call + ": a new slab of order " + std::to_string(order) + " at " + hex(base) +
+           " breaks the buddy rule: " + err);
+    const PageInfo pi = heap_->page_info(ptr_of(base));
+    if (pi.owner != PageOwner::Slab || pi.block != base || pi.order != order ||
+        addr_of(pi.cache) != c.ptr)
+      fail(call + ": page_info of its new slab says " + page_owner_name(pi.owner) + " block " +
+           hex(pi.block) + " order " + std::to_string(pi.order) + " (SC1)");
+    ModelSlab s;
+    s.cache = cache;
+    s.base = base;
+    s.order = order;
+    s.capacity = static_cast<unsigned>((ps << order) / stride);
+    s.slot.assign(s.capacity, kNone);
+    slabs_.push_back(std::move(s));
+    c.slabs.push_back(id);
+    c.capacity += slabs_[id].capacity;
+    u = PageUse{Use::Slab, id};
+    fresh = true;
+  }
+  ModelSlab& s = slabs_[u.id];
+  const std::uintptr_t off = p - s.base;
+  if (off % stride != 0 || off / stride >= s.capacity)
+    fail(call + ": not an object boundary of its slab " + hex(s.base) + " (stride " +
+         std::to_string(stride) + ")");
+  const auto idx = static_cast<unsigned>(off / stride);
+  if (s.slot[idx] != kNone)
+    fail(call + ": the object is live " + h_name(s.slot[idx]) + " (NO1)");
+  s.slot[idx] = h;
+  ++s.live;
+  ++c.live_objects;
+  c.flushed = false;
+  ++live_count_;
+  a.kind = Kind::Object;
+  a.live = true;
+  a.addr = p;
+  a.cache = cache;
+  a.slab = u.id;
+  a.requested = requested;
+  a.usable = stride;
+  if (p % c.layout.align != 0)
+    fail(call + ": not aligned to " + std::to_string(c.layout.align) + " (AL2)");
+  if ((c.flags & SLAB_CACHE_DMA) != 0 && pages_.nr_zones() == 2 &&
+      pages_.zone_of(p >> pages_.page_shift()) != 0)
+    fail(call + ": a DMA cache's object outside ZONE_DMA");
+  if (zero) {
+    a.zero_hi = a.requested;
+    check_content(h, "after a zeroing allocation");
+  } else if (fresh && c.ctor) {
+    for (std::size_t i = 0; i < a.requested; ++i)
+      if (reinterpret_cast<const unsigned char*>(p)[i] != ctor_byte(i))
+        fail(call + ": a new slab's object without the constructor's bytes at +" +
+             std::to_string(i));
+  }
+}
+
+void HeapChecker::accept_block(Handle h, Kind kind, gfp_t gfp, unsigned order, std::uintptr_t p,
+                               bool zero, std::size_t requested, const char* what) {
+  const std::string call = std::string(what) + " (order " + std::to_string(order) + ", " +
+                           gfp_to_string(gfp) + ") = " + hex(p);
+  Allocation& a = allocs_[h];
+  a = Allocation{};
+  if (p == 0) {
+    if (!page_null_allowed(gfp & ~__GFP_ZERO, order))
+      fail(call + ": NULL, but the model has a free block for it");
+    return;
+  }
+  settle_all();
+  const std::string err = pages_.in_arena(p)
+                              ? pages_.take(gfp, order, p >> pages_.page_shift(),
+                                            kind == Kind::Large ? Use::Large : Use::Pages, h)
+                              : "outside the arena";
+  if (!err.empty())
+    fail(call + ": " + err);
+  const PageInfo pi = heap_->page_info(ptr_of(p));
+  const PageOwner want = kind == Kind::Large ? PageOwner::LargeKmalloc : PageOwner::PageAlloc;
+  if (pi.owner != want || pi.block != p || pi.order != order)
+    fail(call + ": page_info says " + page_owner_name(pi.owner) + " block " + hex(pi.block) +
+         " order " + std::to_string(pi.order));
+  a.kind = kind;
+  a.live = true;
+  a.addr = p;
+  a.order = order;
+  a.requested = requested;
+  a.usable = pages_.page_size() << order;
+  ++live_count_;
+  if (zero) {
+    a.zero_hi = a.requested;
+    check_content(h, "after a zeroing allocation");
+  }
+}
+
+void HeapChecker::do_ksize(const Op& op) {
+  if (op.handle >= allocs_.size() ||
+      (!allocs_[op.handle].live &&
+       (allocs_[op.handle].kind == Kind::Object || allocs_[op.handle].kind == Kind::Large ||
+        allocs_[op.handle].kind == Kind::Pages))) {
+    ++skipped_;
+    return;
+  }
+  const Allocation& a = allocs_[op.handle];
+  std::size_t want = a.live ? a.usable : 0;
+  if (a.kind == Kind::Pages) {
+    want = 0;
+    expect(ErrorKind::InvalidObjectPointer, a.addr);
+    ++misuse_;
+  }
+  const std::size_t got = c_ ? ::ksize(ptr_of(a.addr)) : heap_->ksize(ptr_of(a.addr));
+  outcome_ = "= " + std::to_string(got);
+  if (got != want)
+    fail("ksize(" + h_name(op.handle) + " = " + hex(a.addr) + ") = " + std::to_string(got) +
+         ", expected " + std::to_string(want));
+}
+
+void HeapChecker::do_krealloc(const Op& op) {
+  if (op.handle >= allocs_.size() || cfg_.profile == Profile::None) {
+    ++skipped_;
+    return;
+  }
+  Allocation& a = allocs_[op.handle];
+  const bool live = a.live;
+  if ((!live && a.kind != Kind::Null && a.kind != Kind::Zero) || a.kind == Kind::Pages ||
+      (live && a.kind == Kind::Object && !caches_[a.cache].kmalloc)) {
+    ++skipped_; // freed, or not a kmalloc object
+    return;
+  }
+  if (live)
+    check_content(op.handle, "before krealloc");
+  const Allocation old = a;
+  const std::size_t new_size = static_cast<std::size_t>(op.size);
+  const gfp_t gfp = op.gfp;
+  fail_next_ = std::max(fail_next_, op.arg);
+  const unsigned armed = arm_injection();
+  void* r = c_ ? ::krealloc(ptr_of(old.addr), new_size, gfp)
+               : heap_->krealloc(ptr_of(old.addr), new_size, gfp);
+  const std::uintptr_t p = addr_of(r);
+  outcome_ = "= " + hex(p);
+  const std::string where = "krealloc(" + h_name(op.handle) + " = " + hex(old.addr) + ", " +
+                            std::to_string(new_size) + ") = " + hex(p);
+  fail_next_ = armed;
+  if (new_size == 0) { // kfree(p), then ZERO_SIZE_PTR
+    fail_next_ = 0;
+    disarm_injection(armed);
+    if (p != kZeroSizePtr)
+      fail(where + ", expected ZERO_SIZE_PTR");
+    if (live)
+      commit_free(op.handle);
+    allocs_[op.handle] = Allocation{};
+    allocs_[op.handle].kind = Kind::Zero;
+    allocs_[op.handle].addr = kZeroSizePtr;
+    return;
+  }
+  if (!live) { // krealloc(NULL or ZERO_SIZE_PTR) is kmalloc
+    accept_kmalloc(op.handle, new_size, gfp, p, "krealloc(NULL)");
+    fail_next_ = 0;
+    disarm_injection(armed);
+    if (allocs_[op.handle].live)
+      fill(op.handle);
+    else if (p == 0)
+      allocs_[op.handle] = old;
+    return;
+  }
+  const model::front::Prediction pred = classes_.predict(new_size, gfp);
+  using model::front::Path;
+  if (pred.path == Path::InvalidGfp) {
+    fail_next_ = 0;
+    disarm_injection(armed);
+    if (p != 0)
+      fail(where + ", expected NULL for invalid gfp bits");
+    if (pred.warn)
+      expect(ErrorKind::InvalidGfp, kAnyAddress);
+    ++misuse_;
+    return;
+  }
+  const std::size_t ks = old.usable;
+  if (new_size <= ks) { // in place
+    fail_next_ = 0;
+    disarm_injection(armed);
+    if (p != old.addr)
+      fail(where + ": new_size <= ksize " + std::to_string(ks) + " must stay in place");
+    // The bytes stay. With __GFP_ZERO the heap zeroes [new_size, ksize) (Linux 6.12, "mm:
+    // krealloc: consider spare memory for __GFP_ZERO"); the zeros then reach from the pattern's
+    // end only if the old ones reached new_size. Shrinking below the pattern leaves pattern
+    // bytes past new_size, so no zeros are known there.
+    const bool joins = new_size <= a.pattern_len || a.zero_hi >= new_size;
+    if ((gfp & __GFP_ZERO) != 0 && joins)
+      a.zero_hi = ks;
+    else if ((gfp & __GFP_ZERO) != 0 || new_size < a.pattern_len)
+      a.zero_hi = 0;
+    a.pattern_len = std::min(a.pattern_len, new_size);
+    a.requested = new_size;
+    check_content(op.handle, "after krealloc in place");
+    return;
+  }
+  if (p == 0) {
+    if (pred.path == Path::TooLarge) {
+      if (pred.warn)
+        expect(ErrorKind::SizeTooLarge, kAnyAddress);
+      ++misuse_;
+    } else {
+      const bool allowed = pred.path == Path::Large
+                               ? page_null_allowed(gfp & ~__GFP_ZERO, pred.order)
+                               : object_null_allowed(kmalloc_cache_of(pred), gfp);
+      if (!allowed)
+        fail(where + ": NULL, but the new object could be allocated");
+    }
+    fail_next_ = 0;
+    disarm_injection(armed);
+    check_content(op.handle, "after a failed krealloc");
+    return;
+  }
+  if (pred.path != Path::Slab && pred.path != Path::Large)
+    fail(where + ": expected NULL (" + model::front::path_name(pred.path) + ")");
+  // The new object is allocated while the old one is live, then the old one is freed.
+  --live_count_;
+  accept_kmalloc(op.handle, new_size, gfp & ~__GFP_ZERO, p, "krealloc");
+  fail_next_ = 0;
+  disarm_injection(armed);
+  release(old);
+  Allocation& b = allocs_[op.handle];
+  // The new object holds the old one's bytes (its ksize); with __GFP_ZERO the rest reads zero
+  // if the old object's zeros reached its end.
+  b.pattern_len = std::min(old.pattern_len, new_size);
+  const bool joins = old.zero_hi >= ks;
+  b.zero_hi = (gfp & __GFP_ZERO) != 0 && joins ? b.usable : std::min(old.zero_hi, ks);
+  check_content(op.handle, "after krealloc moved it");
+}
+
+void HeapChecker::do_check_size(const Op& op) {
+  const std::size_t size = static_cast<std::size_t>(op.size);
+  if (cfg_.profile == Profile::None) {
+    ++skipped_;
+    return;
+  }
+  const int idx = c_ ? ::kmalloc_index(size) : heap_->kmalloc_index(size);
+  if (idx != classes_.kmalloc_index(size))
+    fail("kmalloc_index(" + std::to_string(size) + ") = " + std::to_string(idx) + ", expected " +
+         std::to_string(classes_.kmalloc_index(size)));
+  const std::size_t up = c_ ? ::kmalloc_size_roundup(size) : heap_->kmalloc_size_roundup(size);
+  if (up != classes_.kmalloc_size_roundup(size))
+    fail("kmalloc_size_roundup(" + std::to_string(size) + ") = " + std::to_string(up) +
+         ", expected " + std::to_string(classes_.kmalloc_size_roundup(size)));
+  const model::front::Prediction pred = classes_.predict(size, op.gfp);
+  const std::uintptr_t got = addr_of(heap_->kmalloc_cache(size, op.gfp));
+  const std::uintptr_t want =
+      pred.path == model::front::Path::Slab ? caches_[kmalloc_cache_of(pred)].ptr : 0;
+  if (got != want)
+    fail("kmalloc_cache(" + std::to_string(size) + ", " + gfp_to_string(op.gfp) + ") is " +
+         hex(got) + ", expected " + (want != 0 ? pred.cache_name : "NULL") + " (SC1)");
+}
+
+// ---------------------------------------------------------------- kmem_cache
+
+struct kmem_cache* HeapChecker::ptr_of_cache(std::uintptr_t p) {
+  return reinterpret_cast<struct kmem_cache*>(p);
+}
+
+void HeapChecker::do_create(const Op& op) {
+  const auto cn = static_cast<CacheId>(created_.size());
+  names_.push_back("c" + std::to_string(cn));
+  ModelCache c;
+  c.name = names_.back();
+  c.flags = op.flags;
+  c.ctor = op.arg != 0;
+  const auto size = static_cast<unsigned>(op.size);
+  const auto align = static_cast<unsigned>(op.n);
+  c.layout = model::slab::calc_layout(cfg_, size, align, op.flags, c.ctor);
+  if (c.layout.ok && live_created_ >= max_caches_) {
+    c.layout.ok = false;
+    c.layout.why = "no free kmem_cache descriptor";
+  }
+  void (*ctor)(void*) = c.ctor ? &test_ctor : nullptr;
+  struct kmem_cache* s =
+      c_ ? ::kmem_cache_create(names_.back().c_str(), size, align, op.flags, ctor)
+         : heap_->kmem_cache_create(names_.back().c_str(), size, align, op.flags, ctor);
+  const std::uintptr_t ptr = addr_of(s);
+  outcome_ = "= " + hex(ptr);
+  const auto id = static_cast<std::uint32_t>(caches_.size());
+  created_.push_back(id);
+  if (!c.layout.ok) {
+    expect((op.flags & SLAB_PANIC) != 0 ? ErrorKind::SlabPanic : ErrorKind::CacheCreateFailed,
+           kAnyAddress);
+    ++misuse_;
+    if (ptr != 0)
+      fail("kmem_cache_create must fail (" + c.layout.why + "), returned " + hex(ptr));
+    caches_.push_back(std::move(c));
+    return;
+  }
+  if (ptr == 0)
+    fail("kmem_cache_create(" + std::to_string(size) + ", " + std::to_string(align) + ", " +
+         slab_flags_to_string(op.flags) + ") returned NULL for a valid cache");
+  if (by_ptr_.count(ptr) != 0)
+    fail("kmem_cache_create returned " + hex(ptr) + ", the pointer of live " +
+         caches_[by_ptr_.at(ptr)].name);
+  const CacheInfo info = heap_->cache_info(s);
+  const model::slab::ModelLayout& l = c.layout;
+  if (info.size != l.size || info.align != l.align || info.order != l.order ||
+      info.objects_per_slab != l.objects || info.min_order != l.min_order ||
+      info.object_size != l.object_size)
+    fail(c.name + ": object_size/stride/align/order/objects/min_order " +
+         std::to_string(info.object_size) + "/" + std::to_string(info.size) + "/" +
+         std::to_string(info.align) + "/" + std::to_string(info.order) + "/" +
+         std::to_string(info.objects_per_slab) + "/" + std::to_string(info.min_order) +
+         ", the kernel's rules give " + std::to_string(l.object_size) + "/" +
+         std::to_string(l.size) + "/" + std::to_string(l.align) + "/" + std::to_string(l.order) +
+         "/" + std::to_string(l.objects) + "/" + std::to_string(l.min_order) + " (AL2, AC1)");
+  c.ptr = ptr;
+  c.live = true;
+  by_ptr_[ptr] = id;
+  ++live_created_;
+  caches_.push_back(std::move(c));
+}
+
+void HeapChecker::do_cache_alloc(const Op& op) {
+  const Handle h = static_cast<Handle>(allocs_.size());
+  allocs_.emplace_back();
+  if (op.cache >= created_.size() || !caches_[created_[op.cache]].live) {
+    ++skipped_;
+    return;
+  }
+  const std::uint32_t id = created_[op.cache];
+  const ModelCache& c = caches_[id];
+  const bool zero = op.kind == OpKind::CacheZalloc || (op.gfp & __GFP_ZERO) != 0;
+  if ((op.gfp & ~__GFP_BITS_MASK) != 0) {
+    ++skipped_; // the slab layer's contract for unknown bits is the page allocator's
+    return;
+  }
+  g_ctor_size = c.layout.object_size;
+  const unsigned armed = arm_injection();
+  struct kmem_cache* s = ptr_of_cache(c.ptr);
+  void* r = nullptr;
+  if (op.kind == OpKind::CacheZalloc)
+    r = c_ ? ::kmem_cache_zalloc(s, op.gfp) : heap_->kmem_cache_zalloc(s, op.gfp);
+  else
+    r = c_ ? ::kmem_cache_alloc(s, op.gfp) : heap_->kmem_cache_alloc(s, op.gfp);
+  fail_next_ = armed;
+  outcome_ = "= " + hex(addr_of(r));
+  accept_object(h, id, op.gfp, addr_of(r), zero, c.layout.object_size, op_name(op.kind));
+  fail_next_ = 0;
+  disarm_injection(armed);
+  if (allocs_[h].live)
+    fill(h);
+}
+
+void HeapChecker::do_shrink_destroy(const Op& op) {
+  if (op.cache >= created_.size() || !caches_[created_[op.cache]].live) {
+    ++skipped_;
+    return;
+  }
+  const std::uint32_t id = created_[op.cache];
+  ModelCache& c = caches_[id];
+  struct kmem_cache* s = ptr_of_cache(c.ptr);
+  if (op.kind == OpKind::CacheShrink) {
+    const int ret = c_ ? ::kmem_cache_shrink(s) : heap_->kmem_cache_shrink(s);
+    outcome_ = "= " + std::to_string(ret);
+    c.flushed = true;
+    settle(id, true);
+    if (ret != (c.slabs.empty() ? 0 : 1))
+      fail("kmem_cache_shrink(" + c.name + ") = " + std::to_string(ret) + " with " +
+           std::to_string(c.slabs.size()) + " slabs left");
+    return;
+  }
+  if (c_)
+    ::kmem_cache_destroy(s);
+  else
+    heap_->kmem_cache_destroy(s);
+  c.flushed = true;
+  if (c.live_objects != 0) {
+    expect(ErrorKind::ObjectsRemaining, kAnyAddress);
+    ++misuse_;
+    settle(id, false);
+    return;
+  }
+  settle(id, true);
+  c.live = false;
+  by_ptr_.erase(c.ptr);
+  --live_created_;
+}
+
+// An empty slab may go back to the page allocator whenever the heap likes; page_info of the
+// slab's first page says whether it did. all_must_go: shrink and destroy release every one.
+void HeapChecker::settle(std::uint32_t cache, bool all_must_go) {
+  ModelCache& c = caches_[cache];
+  std::vector<std::uint32_t> kept;
+  for (std::uint32_t id : c.empties) {
+    const ModelSlab& s = slabs_[id];
+    if (s.cache != cache || s.live != 0)
+      continue;
+    const PageInfo pi = heap_->page_info(ptr_of(s.base));
+    if (pi.owner == PageOwner::Slab && pi.block == s.base && addr_of(pi.cache) == c.ptr) {
+      if (all_must_go)
+        fail(c.name + ": the empty slab " + hex(s.base) + " was not released");
+      kept.push_back(id);
+      continue;
+    }
+    if (pi.owner != PageOwner::Free)
+      fail(c.name + ": its empty slab " + hex(s.base) + " became " + page_owner_name(pi.owner) +
+           " without the model seeing an allocation");
+    release_slab(id);
+  }
+  c.empties = std::move(kept);
+}
+
+void HeapChecker::settle_all() {
+  for (std::uint32_t i = 0; i < caches_.size(); ++i)
+    if (!caches_[i].empties.empty())
+      settle(i, false);
+}
+
+void HeapChecker::release_slab(std::uint32_t id) {
+  ModelSlab& s = slabs_[id];
+  ModelCache& c = caches_[s.cache];
+  c.capacity -= s.capacity;
+  c.slabs.erase(std::find(c.slabs.begin(), c.slabs.end(), id));
+  pages_.release(s.base >> pages_.page_shift(), s.order);
+  s.cache = kNone;
+  s.slot.clear();
+}
+
+// ---------------------------------------------------------------- pages
+
+void HeapChecker::do_alloc_pages(const Op& op) {
+  const Handle h = static_cast<Handle>(allocs_.size());
+  allocs_.emplace_back();
+  const unsigned order = op.arg;
+  const unsigned armed = arm_injection();
+  struct page* pg = c_ ? ::alloc_pages(op.gfp, order) : heap_->alloc_pages(op.gfp, order);
+  const std::uintptr_t p = pg != nullptr ? addr_of(heap_->page_address(pg)) : 0;
+  outcome_ = "= " + hex(p);
+  fail_next_ = armed;
+  const bool warn = (op.gfp & __GFP_NOWARN) == 0;
+  if ((op.gfp & ~__GFP_BITS_MASK) != 0 || order > cfg_.max_order) {
+    if (warn)
+      expect((op.gfp & ~__GFP_BITS_MASK) != 0 ? ErrorKind::InvalidGfp : ErrorKind::OrderTooLarge,
+             kAnyAddress);
+    ++misuse_;
+    if (p != 0)
+      fail("alloc_pages(" + gfp_to_string(op.gfp) + ", " + std::to_string(order) +
+           ") is out of contract, returned " + hex(p));
+  } else {
+    accept_block(h, Kind::Pages, op.gfp & ~__GFP_ZERO, order, p, (op.gfp & __GFP_ZERO) != 0,
+                 pages_.page_size() << order, "alloc_pages");
+    if (p != 0 && heap_->virt_to_page(ptr_of(p)) != pg)
+      fail("virt_to_page(page_address(page)) is not page for " + hex(p));
+  }
+  fail_next_ = 0;
+  disarm_injection(armed);
+  if (allocs_[h].live)
+    fill(h);
+}
+
+// ---------------------------------------------------------------- frees and misuse
+
+std::uint32_t HeapChecker::cache_by_ptr(std::uintptr_t ptr) const {
+  const auto it = by_ptr_.find(ptr);
+  return it != by_ptr_.end() ? it->second : kNone;
+}
+
+// What a free must do, from the model's own state, in the precedence the API documents.
+HeapChecker::FreeVerdict HeapChecker::judge_free(FreeRoute route, std::uintptr_t addr,
+                                                 unsigned order, std::uintptr_t cache_ptr) const {
+  FreeVerdict v;
+  v.report = true;
+  v.address = addr;
+  const unsigned shift = pages_.page_shift();
+  if (route == FreeRoute::FreePages || route == FreeRoute::PageFree) {
+    if (addr == 0 || (route == FreeRoute::PageFree && !pages_.in_arena(addr))) {
+      v.noop = true; // free_pages(0) / __free_pages(virt_to_page(outside) = NULL)
+      v.report = false;
+      return v;
+    }
+    v.kind = ErrorKind::PageInvalidFree;
+    if (!pages_.in_arena(addr))
+      return v;
+    if (route == FreeRoute::PageFree)
+      v.address = addr &= ~(pages_.page_size() - 1);
+    if ((addr & (pages_.page_size() - 1)) != 0)
+      return v;
+    const PageUse u = pages_.use(addr >> shift);
+    if (u.use == Use::Free) {
+      v.kind = ErrorKind::PageDoubleFree;
+      return v;
+    }
+    if (u.use == Use::Metadata)
+      return v;
+    const std::uintptr_t head = u.use == Use::Slab ? slabs_[u.id].base : allocs_[u.id].addr;
+    const unsigned block_order = u.use == Use::Slab ? slabs_[u.id].order : allocs_[u.id].order;
+    if (addr != head)
+      return v;
+    if (u.use != Use::Pages) {
+      v.kind = ErrorKind::PageOwnerMismatch;
+      return v;
+    }
+    if (order != block_order) {
+      v.kind = ErrorKind::PageOrderMismatch;
+      return v;
+    }
+    v.report = false;
+    v.handle = u.id;
+    return v;
+  }
+  if (addr == 0 || (route != FreeRoute::CacheFree && addr == kZeroSizePtr)) {
+    v.noop = true;
+    v.report = false;
+    return v;
+  }
+  std::uint32_t want_cache = kNone;
+  if (route == FreeRoute::CacheFree) {
+    want_cache = cache_by_ptr(cache_ptr);
+    if (want_cache == kNone) {
+      v.kind = ErrorKind::InvalidCache;
+      v.address = cache_ptr;
+      return v;
+    }
+  }
+  v.kind = ErrorKind::InvalidObjectPointer;
+  if (!pages_.in_arena(addr))
+    return v;
+  const PageUse u = pages_.use(addr >> shift);
+  if (u.use == Use::Large && route != FreeRoute::CacheFree && addr == allocs_[u.id].addr) {
+    v.report = false;
+    v.handle = u.id;
+    return v;
+  }
+  if (u.use != Use::Slab)
+    return v;
+  const ModelSlab& s = slabs_[u.id];
+  if (want_cache != kNone && s.cache != want_cache) {
+    v.kind = ErrorKind::WrongCache;
+    return v;
+  }
+  const unsigned stride = caches_[s.cache].layout.size;
+  if ((addr - s.base) % stride != 0 || (addr - s.base) / stride >= s.capacity)
+    return v;
+  const Handle occupant = s.slot[(addr - s.base) / stride];
+  if (occupant == kNone) {
+    v.kind = ErrorKind::ObjectDoubleFree;
+    return v;
+  }
+  v.report = false;
+  v.handle = occupant;
+  return v;
+}
+
+void HeapChecker::call_free(FreeRoute route, std::uintptr_t addr, unsigned order,
+                            std::uintptr_t cache_ptr) {
+  switch (route) {
+  case FreeRoute::Own: // resolved by do_free
+  case FreeRoute::Kfree: c_ ? ::kfree(ptr_of(addr)) : heap_->kfree(ptr_of(addr)); break;
+  case FreeRoute::KfreeSensitive:
+    c_ ? ::kfree_sensitive(ptr_of(addr)) : heap_->kfree_sensitive(ptr_of(addr));
+    break;
+  case FreeRoute::CacheFree:
+    c_ ? ::kmem_cache_free(ptr_of_cache(cache_ptr), ptr_of(addr))
+       : heap_->kmem_cache_free(ptr_of_cache(cache_ptr), ptr_of(addr));
+    break;
+  case FreeRoute::FreePages: c_ ? ::free_pages(addr, order) : heap_->free_pages(addr, order); break;
+  case FreeRoute::PageFree: {
+    struct page* pg = c_ ? ::virt_to_page(ptr_of(addr)) : heap_->virt_to_page(ptr_of(addr));
+    if ((pg == nullptr) != !pages_.in_arena(addr))
+      fail("virt_to_page(" + hex(addr) + ") is " + (pg != nullptr ? "a page" : "NULL"));
+    c_ ? ::__free_pages(pg, order) : heap_->free_pages(pg, order);
+    break;
+  }
+  }
+}
+
+void HeapChecker::release(const Allocation& a) {
+  if (a.kind == Kind::Object) {
+    ModelSlab& s = slabs_[a.slab];
+    ModelCache& c = caches_[a.cache];
+    s.slot[(a.addr - s.base) / c.layout.size] = kNone;
+    --s.live;
+    --c.live_objects;
+    c.flushed = false;
+    if (s.live == 0) {
+      c.empties.push_back(a.slab);
+      settle(a.cache, false); // the op touched this slab: did it go back?
+    }
+  } else {
+    pages_.release(a.addr >> pages_.page_shift(), a.order);
+  }
+}
+
+void HeapChecker::commit_free(Handle h) {
+  Allocation& a = allocs_[h];
+  release(a);
+  a.live = false;
+  --live_count_;
+}
+
+void HeapChecker::do_free(const Op& op) {
+  if (op.handle >= allocs_.size()) {
+    ++skipped_;
+    return;
+  }
+  const Allocation& a = allocs_[op.handle];
+  FreeRoute route = op.route;
+  if (route == FreeRoute::Own)
+    route = a.kind == Kind::Pages                                 ? FreeRoute::FreePages
+            : a.kind == Kind::Object && !caches_[a.cache].kmalloc ? FreeRoute::CacheFree
+                                                                  : FreeRoute::Kfree;
+  std::uintptr_t addr = a.addr;
+  if (op.size != 0 && a.usable > 1)
+    addr += 1 + op.size % (a.usable - 1);
+  unsigned order = a.order;
+  if (op.arg != 0)
+    order = (order + op.arg) % (cfg_.max_order + 1);
+  std::uintptr_t cache_ptr = 0;
+  if (route == FreeRoute::CacheFree) {
+    if (op.cache != kNoCache)
+      cache_ptr = op.cache < created_.size() ? caches_[created_[op.cache]].ptr : 0;
+    else if (a.kind == Kind::Object)
+      cache_ptr = caches_[a.cache].ptr;
+    else if (!caches_.empty())
+      cache_ptr = caches_[0].ptr;
+    if (cache_ptr == 0) {
+      ++skipped_;
+      return;
+    }
+  }
+  const FreeVerdict v = judge_free(route, addr, order, cache_ptr);
+  if (route == FreeRoute::KfreeSensitive && v.report) {
+    ++skipped_; // kfree_sensitive's misuse is kfree's, after ksize's own report
+    return;
+  }
+  if (v.handle != kNone)
+    check_content(v.handle, "before its free");
+  call_free(route, addr, order, cache_ptr);
+  outcome_ = "(" + hex(addr) + ")";
+  if (v.report) {
+    expect(v.kind, v.address);
+    ++misuse_;
+    outcome_ += " refused";
+  } else if (v.handle != kNone) {
+    if (v.handle != op.handle)
+      outcome_ += " frees " + h_name(v.handle);
+    commit_free(v.handle);
+  }
+}
+
+void HeapChecker::do_free_at(const Op& op) {
+  const std::size_t ps = pages_.page_size();
+  std::uintptr_t addr = 0;
+  switch (static_cast<Where>(op.arg % kWheres)) {
+  case Where::Outside: addr = addr_of(outside_) + op.size % 128; break;
+  case Where::Below: addr = pages_.arena_start() - 64; break;
+  case Where::End: addr = pages_.arena_end(); break;
+  case Where::ArenaPage:
+    addr = pages_.arena_start() + ((op.size / ps) % pages_.npages()) * ps + op.size % ps;
+    break;
+  case Where::SlabTail: {
+    std::vector<std::uint32_t> tails;
+    for (std::uint32_t i = 0; i < slabs_.size(); ++i) {
+      const ModelSlab& s = slabs_[i];
+      if (s.cache != kNone &&
+          std::size_t{s.capacity} * caches_[s.cache].layout.size < ps << s.order)
+        tails.push_back(i);
+    }
+    if (tails.empty()) {
+      ++skipped_;
+      return;
+    }
+    const ModelSlab& s = slabs_[tails[op.size % tails.size()]];
+    const std::uintptr_t used = std::uintptr_t{s.capacity} * caches_[s.cache].layout.size;
+    addr = s.base + used + (op.size >> 8) % ((ps << s.order) - used);
+    break;
+  }
+  }
+  std::uintptr_t cache_ptr = 0;
+  if (op.route == FreeRoute::CacheFree) {
+    cache_ptr = op.cache < created_.size() ? caches_[created_[op.cache]].ptr
+                                           : (caches_.empty() ? 0 : caches_[0].ptr);
+    if (cache_ptr == 0) {
+      ++skipped_;
+      return;
+    }
+  }
+  if (op.route == FreeRoute::KfreeSensitive) {
+    ++skipped_;
+    return;
+  }
+  if (op.route == FreeRoute::PageFree && !pages_.in_arena(addr) &&
+      static_cast<Where>(op.arg % kWheres) == Where::Outside) {
+    // __free_pages of memory that is no page descriptor.
+    expect(ErrorKind::PageInvalidFree, kAnyAddress);
+    ++misuse_;
+    c_ ? ::__free_pages(reinterpret_cast<struct page*>(outside_ + 64), 0)
+       : heap_->free_pages(reinterpret_cast<struct page*>(outside_ + 64), 0);
+    return;
+  }
+  const FreeVerdict v = judge_free(op.route, addr, 0, cache_ptr);
+  if (v.handle != kNone)
+    check_content(v.handle, "before its free");
+  call_free(op.route, addr, 0, cache_ptr);
+  outcome_ = "(" + hex(addr) + ")";
+  if (v.report) {
+    expect(v.kind, v.address);
+    ++misuse_;
+  } else if (v.handle != kNone) {
+    outcome_ += " frees " + h_name(v.handle);
+    commit_free(v.handle);
+  }
+}
+
+void HeapChecker::do_bad_cache(const Op& op) {
+  std::uintptr_t bad = 0;
+  const auto kind = static_cast<BadPointer>(op.arg % kBadPointers);
+  const std::uintptr_t own = op.cache < created_.size() ? caches_[created_[op.cache]].ptr : 0;
+  switch (kind) {
+  case BadPointer::Stale: bad = own; break;
+  case BadPointer::Interior: bad = own != 0 ? own + 8 : 0; break;
+  case BadPointer::Foreign: bad = addr_of(outside_); break;
+  }
+  if (bad == 0 || cache_by_ptr(bad) != kNone) {
+    ++skipped_; // no pointer, or a live cache: not misuse
+    return;
+  }
+  struct kmem_cache* s = ptr_of_cache(bad);
+  ++misuse_;
+  switch (op.n % 4) {
+  case 0: {
+    void* r = c_ ? ::kmem_cache_alloc(s, GFP_KERNEL) : heap_->kmem_cache_alloc(s, GFP_KERNEL);
+    expect(ErrorKind::InvalidCache, bad);
+    if (r != nullptr)
+      fail("kmem_cache_alloc of a bad cache pointer returned " + hex(addr_of(r)));
+    break;
+  }
+  case 1: {
+    const std::uintptr_t obj = op.handle < allocs_.size() ? allocs_[op.handle].addr : 0;
+    const FreeVerdict v = judge_free(FreeRoute::CacheFree, obj, 0, bad);
+    call_free(FreeRoute::CacheFree, obj, 0, bad);
+    if (v.report)
+      expect(v.kind, v.address);
+    break;
+  }
+  case 2:
+    c_ ? (void)::kmem_cache_shrink(s) : (void)heap_->kmem_cache_shrink(s);
+    expect(ErrorKind::InvalidCache, bad);
+    break;
+  default:
+    c_ ? ::kmem_cache_destroy(s) : heap_->kmem_cache_destroy(s);
+    expect(ErrorKind::InvalidCache, bad);
+    break;
+  }
+}
+
+// ---------------------------------------------------------------- content
+
+void HeapChecker::fill(Handle h) {
+  Allocation& a = allocs_[h];
+  auto* b = reinterpret_cast<unsigned char*>(a.addr);
+  const std::uint64_t word = splitmix(h);
+  const std::size_t dense = std::min(a.requested, kDenseBytes);
+  std::size_t i = 0;
+  for (; i + 8 <= dense; i += 8) {
+    std::uint64_t w = 0;
+    for (unsigned k = 0; k < 8; ++k)
+      w |= std::uint64_t{static_cast<unsigned char>((word >> (k * 8)) + ((i + k) >> 3) * 29)}
+           << (k * 8);
+    std::memcpy(b + i, &w, 8);
+  }
+  for_sampled(i, a.requested, [&](std::size_t j) { b[j] = pattern(h, j); });
+  a.pattern_len = a.requested;
+}
+
+void HeapChecker::check_content(Handle h, const char* when) const {
+  const Allocation& a = allocs_[h];
+  const auto* b = reinterpret_cast<const unsigned char*>(a.addr);
+  const std::size_t pat = std::min(a.pattern_len, a.requested);
+  for_sampled(0, pat, [&](std::size_t i) {
+    if (b[i] != pattern(h, i))
+      fail(h_name(h) + " at " + hex(a.addr) + " byte +" + std::to_string(i) + " is " + hex(b[i]) +
+           ", its pattern " + hex(pattern(h, i)) + ", " + when + " (NO2)");
+  });
+  for_sampled(pat, std::min(a.zero_hi, a.requested), [&](std::size_t i) {
+    if (b[i] != 0)
+      fail(h_name(h) + " at " + hex(a.addr) + " byte +" + std::to_string(i) + " is " + hex(b[i]) +
+           ", must read zero, " + when);
+  });
+}
+
+// ---------------------------------------------------------------- reports and counts
+
+void HeapChecker::expect(ErrorKind kind, std::uintptr_t address) {
+  expected_.push_back(Expected{kind, address});
+}
+
+void HeapChecker::check_reports() {
+  bool same = reports_.size() == expected_.size();
+  for (std::size_t i = 0; same && i < reports_.size(); ++i)
+    same = reports_[i].kind == expected_[i].kind &&
+           (expected_[i].address == kAnyAddress || reports_[i].address == expected_[i].address);
+  if (!same) {
+    std::string what = "reports differ (MU1): expected";
+    for (const Expected& e : expected_)
+      what += std::string(" [") + error_kind_name(e.kind) + " " +
+              (e.address == kAnyAddress ? "any" : hex(e.address)) + "]";
+    what += expected_.empty() ? " none; got" : "; got";
+    for (const Seen& r : reports_)
+      what += " [" + r.message + "]";
+    if (reports_.empty())
+      what += " none";
+    fail(what);
+  }
+  reports_.clear();
+  expected_.clear();
+}
+
+void HeapChecker::check_counts() {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const PageCounts pc = heap_->page_counts();
+    const bool same = pc.free == pages_.pages_used_for(Use::Free) &&
+                      pc.metadata == pages_.pages_used_for(Use::Metadata) &&
+                      pc.slab == pages_.pages_used_for(Use::Slab) &&
+                      pc.large_kmalloc == pages_.pages_used_for(Use::Large) &&
+                      pc.page_alloc == pages_.pages_used_for(Use::Pages) &&
+                      pc.total == pages_.npages();
+    if (same)
+      return;
+    if (attempt == 0) {
+      settle_all(); // an empty slab the op did not touch may have gone back
+      continue;
+    }
+    fail("page_counts free/metadata/slab/large/alloc_pages " + std::to_string(pc.free) + "/" +
+         std::to_string(pc.metadata) + "/" + std::to_string(pc.slab) + "/" +
+         std::to_string(pc.large_kmalloc) + "/" + std::to_string(pc.page_alloc) + ", the model " +
+         std::to_string(pages_.pages_used_for(Use::Free)) + "/" +
+         std::to_string(pages_.pages_used_for(Use::Metadata)) + "/" +
+         std::to_string(pages_.pages_used_for(Use::Slab)) + "/" +
+         std::to_string(pages_.pages_used_for(Use::Large)) + "/" +
+         std::to_string(pages_.pages_used_for(Use::Pages)) + " (AC2)");
+  }
+}
+
+void HeapChecker::walk() {
+  since_walk_ = 0;
+  ++walks_;
+  const std::size_t broken =
+      c_ ? static_cast<std::size_t>(::kmalloc_validate()) : heap_->validate();
+  if (broken != 0)
+    fail("validate() found " + std::to_string(broken) + " broken invariants");
+  settle_all();
+  // AC3: the free blocks, exactly.
+  std::vector<FreeBlock> got;
+  heap_->for_each_free_block(
+      [](void* ctx, const FreeBlock& b) {
+        static_cast<std::vector<FreeBlock>*>(ctx)->push_back(b);
+      },
+      &got);
+  std::vector<FreeBlock> want = pages_.free_blocks();
+  auto key = [](const FreeBlock& b) { return std::make_tuple(b.zone, b.pfn, b.order); };
+  auto less = [&](const FreeBlock& x, const FreeBlock& y) { return key(x) < key(y); };
+  std::sort(got.begin(), got.end(), less);
+  std::sort(want.begin(), want.end(), less);
+  const bool same_blocks =
+      got.size() == want.size() &&
+      std::equal(got.begin(), got.end(), want.begin(),
+                 [&](const FreeBlock& x, const FreeBlock& y) { return key(x) == key(y); });
+  if (!same_blocks) {
+    std::string what = "free blocks differ (AC3): heap " + std::to_string(got.size()) + ", model " +
+                       std::to_string(want.size());
+    for (std::size_t i = 0; i < std::max(got.size(), want.size()); ++i) {
+      if (i < got.size() && i < want.size() && key(got[i]) == key(want[i]))
+        continue;
+      if (i < got.size())
+        what += "; heap has zone " + std::to_string(got[i].zone) + " pfn " + hex(got[i].pfn) +
+                " order " + std::to_string(got[i].order);
+      if (i < want.size())
+        what += "; model has zone " + std::to_string(want[i].zone) + " pfn " + hex(want[i].pfn) +
+                " order " + std::to_string(want[i].order);
+      break;
+    }
+    fail(what);
+  }
+  for (unsigned z = 0; z < pages_.nr_zones(); ++z) {
+    const ZoneInfo zi = heap_->zone_info(z);
+    if (zi.free_pages != pages_.zone_free_pages(z))
+      fail("zone " + std::to_string(z) + " free_pages " + std::to_string(zi.free_pages) +
+           ", the model " + std::to_string(pages_.zone_free_pages(z)) + " (AC2)");
+    for (unsigned o = 0; o <= cfg_.max_order; ++o)
+      if (zi.nr_free[o] != pages_.nr_free(z, o))
+        fail("zone " + std::to_string(z) + " nr_free[" + std::to_string(o) + "] " +
+             std::to_string(zi.nr_free[o]) + ", the model " + std::to_string(pages_.nr_free(z, o)));
+  }
+  // AC1: every cache's counters; the cache list.
+  std::size_t reclaimable = 0, unreclaimable = 0, live_caches = 0;
+  for (const ModelCache& c : caches_) {
+    if (!c.live)
+      continue;
+    ++live_caches;
+    const CacheInfo info = heap_->cache_info(ptr_of_cache(c.ptr));
+    const std::size_t free = c.capacity - c.live_objects;
+    if (info.nr_slabs != c.slabs.size() || info.total_objects != c.capacity ||
+        info.free_objects != free ||
+        info.nr_partial + info.nr_full + info.nr_cpu_slabs != info.nr_slabs ||
+        info.active_objects < c.live_objects || info.active_objects > c.capacity)
+      fail(c.name + ": slabs/objects/free/active " + std::to_string(info.nr_slabs) + "/" +
+           std::to_string(info.total_objects) + "/" + std::to_string(info.free_objects) + "/" +
+           std::to_string(info.active_objects) + ", the model " + std::to_string(c.slabs.size()) +
+           "/" + std::to_string(c.capacity) + "/" + std::to_string(free) + "/" +
+           std::to_string(c.live_objects) + ".." + std::to_string(c.capacity) + " (AC1)");
+    std::size_t bytes = 0;
+    for (std::uint32_t id : c.slabs)
+      bytes += pages_.page_size() << slabs_[id].order;
+    ((c.flags & SLAB_RECLAIM_ACCOUNT) != 0 ? reclaimable : unreclaimable) += bytes;
+  }
+  unreclaimable += pages_.pages_used_for(Use::Large) * pages_.page_size();
+  const SlabBytes sb = heap_->slab_bytes();
+  if (sb.reclaimable != reclaimable || sb.unreclaimable != unreclaimable)
+    fail("slab_bytes reclaimable/unreclaimable " + std::to_string(sb.reclaimable) + "/" +
+         std::to_string(sb.unreclaimable) + ", the model " + std::to_string(reclaimable) + "/" +
+         std::to_string(unreclaimable));
+  std::size_t listed = 0;
+  heap_->for_each_cache(
+      [](void* ctx, const struct kmem_cache*) { ++*static_cast<std::size_t*>(ctx); }, &listed);
+  if (listed != live_caches)
+    fail("for_each_cache lists " + std::to_string(listed) + " caches, the model has " +
+         std::to_string(live_caches) + " live");
+  // NO2 for everything live.
+  for (Handle h = 0; h < allocs_.size(); ++h)
+    if (allocs_[h].live)
+      check_content(h, "at the full walk");
+}
+
+void HeapChecker::finish() {
+  for (Handle h = 0; h < allocs_.size(); ++h) {
+    const Allocation& a = allocs_[h];
+    if (!a.live)
+      continue;
+    Op op;
+    op.kind = OpKind::Free;
+    op.handle = h;
+    op.route = FreeRoute::Own;
+    apply(op);
+  }
+  for (CacheId cn = 0; cn < created_.size(); ++cn) {
+    if (!caches_[created_[cn]].live)
+      continue;
+    Op op;
+    op.kind = OpKind::CacheDestroy;
+    op.cache = cn;
+    apply(op);
+  }
+  heap_->flush_cpu_slabs();
+  for (std::uint32_t i = 0; i < caches_.size(); ++i) {
+    ModelCache& c = caches_[i];
+    if (!c.live || !c.kmalloc)
+      continue;
+    c.flushed = true;
+    heap_->kmem_cache_shrink(ptr_of_cache(c.ptr));
+    settle(i, true);
+  }
+  check_reports();
+  check_counts();
+  walk();
+  const std::vector<FreeBlock> now = pages_.free_blocks();
+  const bool initial =
+      std::equal(now.begin(), now.end(), initial_blocks_.begin(), initial_blocks_.end(),
+                 [](const FreeBlock& x, const FreeBlock& y) {
+                   return x.zone == y.zone && x.pfn == y.pfn && x.order == y.order;
+                 });
+  if (!initial)
+    fail("after freeing everything the free blocks are not the initial ones (AC4)");
+}
+
+// ---------------------------------------------------------------- messages
+
+std::string HeapChecker::describe_config() const {
+  std::string out = std::string("profile=") + profile_name(cfg_.profile) +
+                    " page_shift=" + std::to_string(cfg_.page_shift) +
+                    " max_order=" + std::to_string(cfg_.max_order) +
+                    " min_size=" + std::to_string(cfg_.kmalloc_min_size) +
+                    " nr_cpus=" + std::to_string(cfg_.nr_cpus) +
+                    " pages=" + std::to_string(pages_.npages()) +
+                    " metadata=" + std::to_string(pages_.metadata_pages()) +
+                    " dma_pages=" + std::to_string(pages_.dma_pages()) +
+                    " hardened=" + std::to_string(cfg_.freelist_hardened ? 1 : 0);
+  if (c_)
+    out += " via=C";
+  return out;
+}
+
+std::string HeapChecker::history() const {
+  std::string out;
+  Handle next = 0;
+  CacheId next_cache = 0;
+  const std::size_t first = ops_.size() > 200 ? ops_.size() - 200 : 0;
+  for (std::size_t i = 0; i < ops_.size(); ++i) {
+    const Op& op = ops_[i];
+    std::string line = (op.kind == OpKind::CacheCreate ? "c" + std::to_string(next_cache++) + " = "
+                                                       : std::string()) +
+                       to_string(op);
+    if (creates_handle(op.kind))
+      line += " -> " + h_name(next++);
+    if (i < first)
+      continue;
+    out += "  " + std::to_string(i) + ": " + line;
+    if (i < outcomes_.size() && !outcomes_[i].empty())
+      out += "  " + outcomes_[i];
+    out += "\n";
+  }
+  return out;
+}
+
+void HeapChecker::fail(const std::string& what) const {
+  throw CheckError("heap check failed: " + what + "\n  config: " + describe_config() +
+                   "\n  ops:\n" + history());
+}
+
+void check_heap_ops(const Config& cfg, std::span<const Op> ops, std::FILE* trace) {
+  HeapChecker checker;
+  const Status st = checker.init(cfg, nullptr, 0);
+  if (!st.ok)
+    throw CheckError(std::string("heap init failed: ") + st.message);
+  checker.set_trace(trace);
+  for (const Op& op : ops)
+    checker.apply(op);
+  checker.finish();
+}
+
+} // namespace km::oracle

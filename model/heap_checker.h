@@ -1,0 +1,247 @@
+// model/heap_checker.h - the one oracle: runs whole-heap ops (heap_op.h) on a Heap and on the
+// model together and compares. Every driver (fuzz_heap, the RapidCheck state machine, unit
+// tests) goes through it.
+//
+// The model is three specifications that only predict, plus the accounting this file keeps:
+//   size classes   front::SizeClassModel: a scan of the profile's cache list (SC1-SC4, AL1)
+//   slab layout    slab::calc_layout: the kernel's order and alignment rules stated as searches,
+//                  checked against real /proc/slabinfo rows (AL2, objects per slab)
+//   pages          PageSpec: free blocks per zone and order with a merge closure (AC2, AC3)
+//   slabs          per slab the objects that are live; per cache its slabs and counts (AC1)
+// Slab policy the kernel leaves open is checked as constraints. An object must be a free slot at
+// an object boundary of a slab of the predicted cache, or the first object of a new slab, which
+// must be a block the buddy rule allows at the cache's order (its min order only after that
+// attempt failed). A new slab while the cache has free objects is allowed only with several
+// cpus and no flush since. An empty slab may go back to the page allocator at any time; the
+// checker learns which ones did from page_info of the slabs that are empty, and shrink and
+// destroy must release all of them. NULL is allowed only when the model's own free blocks
+// cannot serve the request (or failures were injected).
+//
+// Every op is checked where it acts: the result and its class, alignment, zone and ksize; the
+// object's slot or block and NO1 by construction (a slot or block is handed out only when the
+// model has it free); the fill pattern of the object freed or moved (NO2); exactly the predicted
+// reports (MU1); the page counts (AC2). The full walk (validate(), every free block and nr_free,
+// every cache's counters, slab_bytes, the cache list, every live object's pattern) runs every
+// walk_interval ops, after misuse, and in finish(). finish() frees everything, destroys the
+// caches it created, shrinks the kmalloc caches and checks AC4: the initial free blocks.
+// A difference throws CheckError with the config, the ops so far and what differs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <deque>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "kmalloc/heap.h"
+#include "model/heap_op.h"
+#include "model/page_spec.h"
+#include "model/size_class_model.h"
+#include "model/slab_model.h"
+
+namespace km::oracle {
+
+class CheckError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+inline constexpr std::uint32_t kNone = 0xffffffffu;
+
+// What a handle holds.
+enum class Kind : std::uint8_t { Null, Zero, Object, Large, Pages };
+
+struct Allocation {
+  Kind kind = Kind::Null;
+  bool live = false;
+  std::uintptr_t addr = 0;
+  std::size_t requested = 0;   // bytes the caller may touch
+  std::size_t usable = 0;      // ksize
+  unsigned order = 0;          // Large, Pages
+  std::uint32_t cache = kNone; // Object: model cache
+  std::uint32_t slab = kNone;  // Object: model slab
+  std::size_t pattern_len = 0; // [0, pattern_len) holds the handle's pattern
+  std::size_t zero_hi = 0;     // [pattern_len, zero_hi) is known to read zero
+};
+
+struct ModelCache {
+  std::string name;
+  std::uintptr_t ptr = 0; // the heap's handle; 0 when create failed
+  bool live = false;
+  bool kmalloc = false;
+  bool ctor = false;
+  slab_flags_t flags = 0;
+  model::slab::ModelLayout layout;
+  std::size_t live_objects = 0;
+  std::size_t capacity = 0;           // objects in its slabs
+  bool flushed = true;                // no alloc or free since the cpu slabs were flushed
+  std::vector<std::uint32_t> slabs;   // its slabs
+  std::vector<std::uint32_t> empties; // its slabs that may be empty (checked lazily)
+};
+
+struct ModelSlab {
+  std::uint32_t cache = kNone; // kNone once released
+  std::uintptr_t base = 0;
+  unsigned order = 0;
+  unsigned capacity = 0;
+  unsigned live = 0;
+  std::vector<Handle> slot; // per object: its live handle or kNone
+};
+
+struct CheckerOptions {
+  unsigned walk_interval = 256; // full walk every N ops (0: only after misuse and in finish)
+  bool via_c_api = false;       // call the C functions on the C API's default heap
+};
+
+class HeapChecker {
+public:
+  HeapChecker() = default;
+  ~HeapChecker();
+  HeapChecker(const HeapChecker&) = delete;
+  HeapChecker& operator=(const HeapChecker&) = delete;
+
+  // Builds the heap over [region, region + bytes) (a fresh mmap'd arena when region is
+  // nullptr) and the model. Returns the heap's Status; throws CheckError when the initial heap
+  // differs from the model (zones, free blocks, the kmalloc caches, the limits).
+  Status init(const Config& cfg, void* region, std::size_t bytes, CheckerOptions opts = {});
+  // The same through the C API: kmalloc_init_region(region, bytes, options) after
+  // reset_c_api_heap(). Returns what kmalloc_init_region returned; cfg must be what the
+  // options parse to.
+  int init_c(const Config& cfg, const char* options, void* region, std::size_t bytes,
+             CheckerOptions opts = {});
+  bool initialized() const { return heap_ != nullptr && heap_->initialized(); }
+
+  void apply(const Op& op);
+  void finish();
+
+  void set_trace(std::FILE* out) { trace_ = out; }
+  Heap& heap() { return *heap_; }
+  const std::vector<Op>& ops() const { return ops_; }
+  std::string describe_config() const;
+  std::string history() const;
+  std::size_t ops_checked() const { return ops_.size(); }
+  std::size_t walks() const { return walks_; }
+  std::size_t misuse_count() const { return misuse_; }
+  std::size_t skipped_count() const { return skipped_; }
+  std::size_t live_count() const { return live_count_; }
+  const Allocation& allocation(Handle h) const { return allocs_[h]; }
+  std::size_t handle_count() const { return allocs_.size(); }
+  std::size_t cache_count() const { return created_.size(); }
+  // Model caches with at least one slab with slack past its last object (for Where::SlabTail).
+  const std::vector<ModelSlab>& slabs() const { return slabs_; }
+
+  // Byte i of handle h's fill pattern.
+  static unsigned char pattern(Handle h, std::size_t i) {
+    return static_cast<unsigned char>((splitmix(h) >> ((i & 7) * 8)) + (i >> 3) * 29);
+  }
+
+  // The full walk, now (the Validate op).
+  void walk();
+  // The report handler the checker installs (context: the checker).
+  static void record(void* context, const ErrorReport& report);
+
+private:
+  struct Expected {
+    ErrorKind kind;
+    std::uintptr_t address;
+  };
+  struct FreeVerdict {
+    bool noop = false;
+    Handle handle = kNone; // legal: frees this handle
+    bool report = false;
+    ErrorKind kind = ErrorKind::InvalidObjectPointer;
+    std::uintptr_t address = 0;
+  };
+  static std::uint64_t splitmix(std::uint64_t x);
+  static struct kmem_cache* ptr_of_cache(std::uintptr_t p);
+  [[noreturn]] void fail(const std::string& what) const;
+  void start(const Config& cfg, CheckerOptions opts);
+
+  void run(const Op& op);
+  void do_kmalloc(const Op& op);
+  void do_krealloc(const Op& op);
+  void do_ksize(const Op& op);
+  void do_create(const Op& op);
+  void do_cache_alloc(const Op& op);
+  void do_shrink_destroy(const Op& op);
+  void do_alloc_pages(const Op& op);
+  void do_free(const Op& op);
+  void do_free_at(const Op& op);
+  void do_bad_cache(const Op& op);
+  void do_check_size(const Op& op);
+
+  // kmalloc(size, gfp) (or a kmem_cache_alloc from cache) returned p: checks it and records
+  // handle h. `what` names the call in messages.
+  void accept_kmalloc(Handle h, std::size_t size, gfp_t gfp, std::uintptr_t p, const char* what);
+  void accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::uintptr_t p, bool zero,
+                     std::size_t requested, const char* what);
+  void accept_block(Handle h, Kind kind, gfp_t gfp, unsigned order, std::uintptr_t p, bool zero,
+                    std::size_t requested, const char* what);
+  bool page_null_allowed(gfp_t gfp, unsigned order);
+  bool object_null_allowed(std::uint32_t cache, gfp_t gfp);
+  gfp_t slab_gfp(const ModelCache& c, gfp_t gfp) const;
+  // Learns which of the cache's possibly empty slabs went back to the page allocator.
+  void settle(std::uint32_t cache, bool all_must_go);
+  void settle_all();
+  void release_slab(std::uint32_t slab);
+  FreeVerdict judge_free(FreeRoute route, std::uintptr_t addr, unsigned order,
+                         std::uintptr_t cache_ptr) const;
+  void commit_free(Handle h);
+  void release(const Allocation& a);
+  unsigned arm_injection();
+  void disarm_injection(unsigned armed);
+  void call_free(FreeRoute route, std::uintptr_t addr, unsigned order, std::uintptr_t cache_ptr);
+  void fill(Handle h);
+  void check_content(Handle h, const char* when) const;
+  void expect(ErrorKind kind, std::uintptr_t address);
+  void check_reports();
+  void check_counts();
+  std::uint32_t cache_by_ptr(std::uintptr_t ptr) const;
+  std::uint32_t kmalloc_cache_of(const model::front::Prediction& pred) const;
+
+  Heap own_heap_;
+  Heap* heap_ = nullptr;
+  bool c_ = false;
+  Config cfg_{};
+  CheckerOptions opts_{};
+  model::front::SizeClassModel classes_;
+  PageSpec pages_;
+  std::vector<Allocation> allocs_;
+  std::vector<ModelCache> caches_;     // kmalloc caches first, then cN in creation order
+  std::vector<std::uint32_t> created_; // cN -> model cache
+  std::unordered_map<std::uintptr_t, std::uint32_t> by_ptr_; // live cache pointer -> cache
+  std::unordered_map<std::string, std::uint32_t> kmalloc_by_name_;
+  std::deque<std::string> names_; // kmem_cache_create names outlive their caches
+  std::vector<ModelSlab> slabs_;
+  std::vector<FreeBlock> initial_blocks_;
+  std::size_t max_caches_ = 0;
+  std::size_t live_created_ = 0;
+  std::size_t live_count_ = 0;
+  unsigned fail_next_ = 0;
+  unsigned cpu_ = 0;
+  std::vector<Expected> expected_;
+  struct Seen {
+    ErrorKind kind;
+    std::uintptr_t address;
+    std::string message;
+  };
+  std::vector<Seen> reports_;
+  std::vector<Op> ops_;
+  std::vector<std::string> outcomes_;
+  std::string outcome_;
+  std::size_t since_walk_ = 0;
+  std::size_t walks_ = 0;
+  std::size_t misuse_ = 0;
+  std::size_t skipped_ = 0;
+  std::FILE* trace_ = nullptr;
+  alignas(64) unsigned char outside_[256] = {};
+};
+
+// Runs ops on a fresh checker over an mmap'd arena of cfg, then finish(). Throws CheckError.
+void check_heap_ops(const Config& cfg, std::span<const Op> ops, std::FILE* trace = nullptr);
+
+} // namespace km::oracle

@@ -1,0 +1,27 @@
+// model/text.h - the small helpers every part of the oracle shares: hex(), the splitmix64 mixer
+// (fill patterns and seeds) and the GFP / slab flag printers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "kmalloc/gfp.h"
+#include "kmalloc/slab.h"
+
+namespace km::oracle {
+
+// "0x1f" ("0" for zero).
+std::string hex(std::uint64_t v);
+// Sebastiano Vigna's splitmix64 finaliser: a bijection of 64-bit words.
+constexpr std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+// "GFP_KERNEL|__GFP_DMA"; unnamed bits print as hex, no bits as "0".
+std::string gfp_to_string(gfp_t gfp);
+// "SLAB_HWCACHE_ALIGN|SLAB_CACHE_DMA", "0" for none; unnamed bits print as hex.
+std::string slab_flags_to_string(slab_flags_t flags);
+
+} // namespace km::oracle

@@ -1,0 +1,152 @@
+// heap_checker_test.cpp - the whole-heap oracle (model/heap_checker.h): clean op lists pass, and
+// each kind of check fires on a heap broken behind the checker's back (a test that cannot fail
+// checks nothing). Also the printers and the fuzz_heap decoder (fuzz/heap_decode.h).
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "fuzz/heap_decode.h"
+#include "kmalloc/heap.h"
+#include "model/heap_checker.h"
+#include "model/heap_op.h"
+
+namespace {
+
+using namespace km::oracle;
+
+km::Config small_config() {
+  km::Config cfg;
+  cfg.profile = km::Profile::Linux6;
+  cfg.arena_size = 4u << 20;
+  cfg.nr_cpus = 2;
+  cfg.random_seed = 7;
+  return cfg;
+}
+
+Op kmalloc_op(std::uint64_t size, gfp_t gfp = GFP_KERNEL) {
+  return Op{.kind = OpKind::Kmalloc, .size = size, .gfp = gfp};
+}
+Op free_op(Handle h, FreeRoute route = FreeRoute::Own) {
+  return Op{.kind = OpKind::Free, .handle = h, .route = route};
+}
+
+// The message of the CheckError that running ops, then `breakage`, then `after` throws.
+template <class Break>
+std::string failure_of(const std::vector<Op>& ops, Break breakage, const std::vector<Op>& after) {
+  HeapChecker checker;
+  EXPECT_TRUE(checker.init(small_config(), nullptr, 0).ok);
+  try {
+    for (const Op& op : ops)
+      checker.apply(op);
+    breakage(checker);
+    for (const Op& op : after)
+      checker.apply(op);
+    checker.finish();
+  } catch (const CheckError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(HeapChecker, MixedLayersRunClean) {
+  const std::vector<Op> ops = {
+      kmalloc_op(96),
+      Op{.kind = OpKind::CacheCreate, .size = 200, .n = 0, .flags = SLAB_HWCACHE_ALIGN},
+      Op{.kind = OpKind::CacheAlloc, .cache = 0},
+      Op{.kind = OpKind::AllocPages, .gfp = GFP_KERNEL | __GFP_ZERO, .arg = 2},
+      kmalloc_op(20000),
+      Op{.kind = OpKind::Krealloc, .size = 300, .handle = 0},
+      free_op(1),
+      free_op(1), // double free: reported, refused
+      free_op(2),
+      Op{.kind = OpKind::Free, .handle = 3, .arg = 1, .route = FreeRoute::FreePages}, // wrong order
+      Op{.kind = OpKind::FreeAt,
+         .size = 0,
+         .arg = static_cast<std::uint32_t>(Where::ArenaPage),
+         .route = FreeRoute::Kfree}, // the metadata page
+      Op{.kind = OpKind::CacheShrink, .cache = 0},
+      Op{.kind = OpKind::Validate},
+  };
+  HeapChecker checker;
+  ASSERT_TRUE(checker.init(small_config(), nullptr, 0).ok);
+  try {
+    for (const Op& op : ops)
+      checker.apply(op);
+    checker.finish();
+  } catch (const CheckError& e) {
+    FAIL() << e.what();
+  }
+  EXPECT_EQ(checker.misuse_count(), 3u);
+  EXPECT_EQ(checker.live_count(), 0u);
+}
+
+// NO2: a byte of a live object changes behind the checker's back.
+TEST(HeapChecker, FiresOnAnOverwrittenObject) {
+  const std::string what = failure_of(
+      {kmalloc_op(64)},
+      [](HeapChecker& c) { reinterpret_cast<unsigned char*>(c.allocation(0).addr)[5] ^= 1; },
+      {Op{.kind = OpKind::Verify, .handle = 0}});
+  EXPECT_NE(what.find("(NO2)"), std::string::npos) << what;
+}
+
+// MU1: the model expects a double-free report the heap does not give (the freed object was
+// allocated again behind the checker's back, so the heap's free is legal).
+TEST(HeapChecker, FiresOnAMissingReport) {
+  const std::string what = failure_of({kmalloc_op(64), free_op(0)},
+                                      [](HeapChecker& c) {
+                                        ASSERT_EQ(c.heap().kmalloc(64, GFP_KERNEL),
+                                                  reinterpret_cast<void*>(c.allocation(0).addr));
+                                      },
+                                      {free_op(0)});
+  EXPECT_NE(what.find("reports differ (MU1): expected [ObjectDoubleFree"), std::string::npos)
+      << what;
+}
+
+// AC2: pages leave the free lists without the model seeing it.
+TEST(HeapChecker, FiresOnPagesTakenBehindItsBack) {
+  const std::string what = failure_of(
+      {}, [](HeapChecker& c) { ASSERT_NE(c.heap().alloc_pages(GFP_KERNEL, 1), nullptr); },
+      {kmalloc_op(8)});
+  EXPECT_NE(what.find("(AC2)"), std::string::npos) << what;
+}
+
+// AC1: an object leaves a slab without the model seeing it; the page counts agree, the
+// cache's counters do not.
+TEST(HeapChecker, FiresOnAnObjectTheModelDidNotSee) {
+  const std::string what =
+      failure_of({kmalloc_op(64), kmalloc_op(64)},
+                 [](HeapChecker& c) { ASSERT_NE(c.heap().kmalloc(64, GFP_KERNEL), nullptr); },
+                 {Op{.kind = OpKind::Validate}});
+  EXPECT_NE(what.find("(AC1)"), std::string::npos) << what;
+}
+
+TEST(HeapOp, PrintsReadableSequences) {
+  const std::vector<Op> ops = {kmalloc_op(96), free_op(0), free_op(0),
+                               Op{.kind = OpKind::CacheCreate, .size = 24, .flags = 0},
+                               Op{.kind = OpKind::CacheAlloc, .gfp = GFP_ATOMIC, .cache = 0}};
+  EXPECT_EQ(format_ops(ops), "kmalloc(96, GFP_KERNEL) -> #0; free(#0); free(#0); c0 = "
+                             "kmem_cache_create(24, 0, 0, NULL); kmem_cache_alloc(c0, "
+                             "GFP_ATOMIC) -> #1");
+  EXPECT_EQ(to_cpp(ops[0]), "{.kind = OpKind::Kmalloc, .size = 0x60}");
+  EXPECT_EQ(to_cpp(ops[1]), "{.kind = OpKind::Free, .route = FreeRoute::Own}");
+}
+
+// Records are fixed 8-byte units: dropping one op record leaves every other op as it was, and
+// victims are named by allocation number.
+TEST(HeapDecode, RecordsAreIndependent) {
+  std::vector<std::uint8_t> bytes(8, 0);
+  const std::uint8_t kmalloc_rec[8] = {0, 0, 32, 0, 0, 0, 0, 0}; // kmalloc(32, GFP_KERNEL)
+  const std::uint8_t free_rec[8] = {10, 1, 0, 0, 0, 0, 0, 0};    // free(#1 % count)
+  for (const auto* rec : {kmalloc_rec, kmalloc_rec, free_rec, kmalloc_rec})
+    bytes.insert(bytes.end(), rec, rec + 8);
+  const km::fuzz::HeapInput in = km::fuzz::decode_heap_input(bytes.data(), bytes.size(), 32u << 20);
+  ASSERT_EQ(in.ops.size(), 4u);
+  EXPECT_EQ(format_ops(in.ops), "kmalloc(32, GFP_KERNEL) -> #0; kmalloc(32, GFP_KERNEL) -> #1; "
+                                "free(#1); kmalloc(32, GFP_KERNEL) -> #2");
+  EXPECT_EQ(in.cfg.profile, km::Profile::Linux6);
+  EXPECT_TRUE(in.via_c);
+}
+
+} // namespace
