@@ -111,7 +111,9 @@ Config decode_config(const std::uint8_t* h, std::size_t region_bytes) {
   cfg.page_shift = kShift[h[1] % 8];
   cfg.max_order = std::max(1u, 10u - h[2] % 8u);
   const std::size_t page = std::size_t{1} << cfg.page_shift;
-  cfg.arena_size = std::min(region_bytes, page * (std::size_t{64} << (h[3] % 8)));
+  // Mostly small arenas: a heap's init and the full walk cost grow with its pages.
+  static constexpr std::size_t kPages[8] = {64, 64, 128, 128, 256, 512, 1024, 8192};
+  cfg.arena_size = std::min(region_bytes, page * kPages[h[3] % 8]);
   static constexpr unsigned kMinSize[8] = {0, 0, 0, 0, 0, 32, 64, 128};
   cfg.kmalloc_min_size = kMinSize[h[4] % 8];
   switch (h[5] % 4) {

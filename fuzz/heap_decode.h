@@ -6,7 +6,7 @@
 // Header: [0] profile (% 8: 0-4 linux-6, 5-6 linux-4-slab, 7 none); (b >> 3) % 16 == 0: drive
 //             the C API (kmalloc_init_region with an option string)
 //         [1] page_shift (% 8: 0-5 12, 6 14, 7 16)   [2] max_order 10 - b % 8 (at least 1)
-//         [3] arena 64 << (b % 8) pages, at most the fuzz region
+//         [3] arena {64, 64, 128, 128, 256, 512, 1024, 8192}[b % 8] pages, at most the region
 //         [4] min_size (% 8: 0-4 profile default, 5 32, 6 64, 7 128)
 //         [5] ZONE_DMA (% 4: 0-1 default, 2 none, 3 arena * (b >> 2) / 64)
 //         [6] nr_cpus {1, 2, 4, 8, 1, 2, 3, 6}[b % 8]

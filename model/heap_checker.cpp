@@ -41,13 +41,12 @@ void test_ctor(void* object) {
 // Calls fn(i) for the sampled bytes of [lo, hi): all of them below kDenseBytes, then the first
 // 32 bytes of every further 4 KiB.
 template <class Fn> void for_sampled(std::size_t lo, std::size_t hi, Fn&& fn) {
-  for (std::size_t i = lo; i < hi; ++i) {
-    if (i >= kDenseBytes && (i & 4095) >= 32) {
-      i |= 4095;
-      continue;
-    }
+  const std::size_t dense = std::min(hi, kDenseBytes);
+  for (std::size_t i = lo; i < dense; ++i)
     fn(i);
-  }
+  for (std::size_t page = std::max(lo, kDenseBytes) & ~std::size_t{4095}; page < hi; page += 4096)
+    for (std::size_t i = std::max(lo, page); i < std::min(hi, page + 32); ++i)
+      fn(i);
 }
 
 // The C API delivers its reports here when the checker drives it.
@@ -178,7 +177,7 @@ void HeapChecker::start(const Config& cfg, CheckerOptions opts) {
       caches_.push_back(std::move(c));
     }
   }
-  walk();
+  walk(false); // the heap's own validate() runs at the first periodic walk and in finish()
 }
 
 // ---------------------------------------------------------------- the op loop
@@ -1162,16 +1161,7 @@ void HeapChecker::fill(Handle h) {
   Allocation& a = allocs_[h];
   auto* b = reinterpret_cast<unsigned char*>(a.addr);
   const std::uint64_t word = splitmix(h);
-  const std::size_t dense = std::min(a.requested, kDenseBytes);
-  std::size_t i = 0;
-  for (; i + 8 <= dense; i += 8) {
-    std::uint64_t w = 0;
-    for (unsigned k = 0; k < 8; ++k)
-      w |= std::uint64_t{static_cast<unsigned char>((word >> (k * 8)) + ((i + k) >> 3) * 29)}
-           << (k * 8);
-    std::memcpy(b + i, &w, 8);
-  }
-  for_sampled(i, a.requested, [&](std::size_t j) { b[j] = pattern(h, j); });
+  for_sampled(0, a.requested, [&](std::size_t i) { b[i] = pattern_byte(word, i); });
   a.pattern_len = a.requested;
 }
 
@@ -1179,16 +1169,22 @@ void HeapChecker::check_content(Handle h, const char* when) const {
   const Allocation& a = allocs_[h];
   const auto* b = reinterpret_cast<const unsigned char*>(a.addr);
   const std::size_t pat = std::min(a.pattern_len, a.requested);
+  const std::uint64_t word = splitmix(h);
+  std::size_t bad = ~std::size_t{0};
   for_sampled(0, pat, [&](std::size_t i) {
-    if (b[i] != pattern(h, i))
-      fail(h_name(h) + " at " + hex(a.addr) + " byte +" + std::to_string(i) + " is " + hex(b[i]) +
-           ", its pattern " + hex(pattern(h, i)) + ", " + when + " (NO2)");
+    if (b[i] != pattern_byte(word, i) && bad == ~std::size_t{0})
+      bad = i;
   });
+  if (bad != ~std::size_t{0})
+    fail(h_name(h) + " at " + hex(a.addr) + " byte +" + std::to_string(bad) + " is " + hex(b[bad]) +
+         ", its pattern " + hex(pattern(h, bad)) + ", " + when + " (NO2)");
   for_sampled(pat, std::min(a.zero_hi, a.requested), [&](std::size_t i) {
-    if (b[i] != 0)
-      fail(h_name(h) + " at " + hex(a.addr) + " byte +" + std::to_string(i) + " is " + hex(b[i]) +
-           ", must read zero, " + when);
+    if (b[i] != 0 && bad == ~std::size_t{0})
+      bad = i;
   });
+  if (bad != ~std::size_t{0})
+    fail(h_name(h) + " at " + hex(a.addr) + " byte +" + std::to_string(bad) + " is " + hex(b[bad]) +
+         ", must read zero, " + when);
 }
 
 // ---------------------------------------------------------------- reports and counts
@@ -1244,11 +1240,12 @@ void HeapChecker::check_counts() {
   }
 }
 
-void HeapChecker::walk() {
+void HeapChecker::walk(bool with_validate) {
   since_walk_ = 0;
   ++walks_;
-  const std::size_t broken =
-      c_ ? static_cast<std::size_t>(::kmalloc_validate()) : heap_->validate();
+  std::size_t broken = 0;
+  if (with_validate)
+    broken = c_ ? static_cast<std::size_t>(::kmalloc_validate()) : heap_->validate();
   if (broken != 0)
     fail("validate() found " + std::to_string(broken) + " broken invariants");
   settle_all();

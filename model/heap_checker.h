@@ -135,12 +135,14 @@ public:
   const std::vector<ModelSlab>& slabs() const { return slabs_; }
 
   // Byte i of handle h's fill pattern.
-  static unsigned char pattern(Handle h, std::size_t i) {
-    return static_cast<unsigned char>((splitmix(h) >> ((i & 7) * 8)) + (i >> 3) * 29);
+  static unsigned char pattern(Handle h, std::size_t i) { return pattern_byte(splitmix(h), i); }
+  // Byte i of the pattern whose seed word is splitmix(h).
+  static unsigned char pattern_byte(std::uint64_t word, std::size_t i) {
+    return static_cast<unsigned char>((word >> ((i & 7) * 8)) + (i >> 3) * 29);
   }
 
-  // The full walk, now (the Validate op).
-  void walk();
+  // The full walk, now (the Validate op); with_validate: heap.validate() too.
+  void walk(bool with_validate = true);
   // The report handler the checker installs (context: the checker).
   static void record(void* context, const ErrorReport& report);
 
