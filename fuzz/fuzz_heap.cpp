@@ -10,8 +10,11 @@
 //   KMALLOC_FUZZ_TRACE=cpp  prints the input as a GoogleTest body for tests/regression_test.cpp
 //   KMALLOC_FUZZ_STATS=1    prints "fuzz_stats: inputs=N ops=M ..." at exit (ci/fuzz.sh)
 //   KMALLOC_FUZZ_WALK=N     the full walk every N ops (default 256)
-// LLVMFuzzerCustomMutator edits whole 8-byte op records (insert, drop, copy, swap) half of the
-// time and lets libFuzzer mutate bytes otherwise (KMALLOC_FUZZ_BYTES_ONLY=1: always bytes).
+// KMALLOC_FUZZ_RECORDS=1 turns on a record mutator (LLVMFuzzerCustomMutator): half of the time
+// one edit of whole 8-byte op records (insert, drop, copy, swap), else libFuzzer's bytes. It is
+// off by default: in 60 s runs from 40 random seeds (2 seeds each, one core each) it reached
+// 936/924 allocator edges and 5,066/4,929 features against 926/935 and 5,153/5,289 for the
+// byte-level mutator alone, so it does not earn its place yet.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -120,7 +123,7 @@ extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, st
 // Half of the time one edit of whole op records; otherwise libFuzzer's byte mutations.
 extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size,
                                                std::size_t max_size, unsigned seed) {
-  static const bool bytes_only = std::getenv("KMALLOC_FUZZ_BYTES_ONLY") != nullptr;
+  static const bool bytes_only = std::getenv("KMALLOC_FUZZ_RECORDS") == nullptr;
   std::uint64_t rng = km::oracle::splitmix64(seed);
   auto next = [&](std::size_t n) {
     rng = km::oracle::splitmix64(rng);
