@@ -356,18 +356,21 @@ bool HeapChecker::page_null_allowed(gfp_t gfp, unsigned order) {
 
 bool HeapChecker::object_null_allowed(std::uint32_t cache, gfp_t gfp) {
   ModelCache& c = caches_[cache];
+  settle_all();
   if (c.capacity > c.live_objects && (cfg_.nr_cpus == 1 || c.flushed))
     return false; // a free object is reachable from every cpu
-  settle_all();
+  // allocate_slab: the preferred order first (without __GFP_NOFAIL when it is above the min
+  // order), then the min order; an injected failure hits an attempt without __GFP_NOFAIL.
   const gfp_t g = slab_gfp(c, gfp);
-  unsigned injected = (g & __GFP_NOFAIL) == 0 ? fail_next_ : 0;
-  const bool strip = c.layout.order > c.layout.min_order; // first try: NORETRY, no NOFAIL
-  const unsigned first_injected = strip ? fail_next_ : injected;
-  if (first_injected == 0 && pages_.must_split(g, c.layout.order))
+  const bool nofail = (g & __GFP_NOFAIL) != 0;
+  unsigned left = fail_next_;
+  const bool first_hit = left != 0 && (c.layout.order > c.layout.min_order || !nofail);
+  if (first_hit)
+    --left;
+  else if (pages_.must_split(g, c.layout.order))
     return false;
-  if (first_injected != 0)
-    injected = injected > 0 ? injected - (strip ? 0 : 1) : 0;
-  return !(injected == 0 && pages_.must_split(g, c.layout.min_order));
+  const bool second_hit = left != 0 && !nofail;
+  return second_hit || !pages_.must_split(g, c.layout.min_order);
 }
 
 void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::uintptr_t p,
@@ -394,11 +397,12 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
   }
   bool fresh = false;
   if (u.use != Use::Slab) {
-    // A new slab: the heap may make one only when no free object is reachable.
+    // A new slab: the heap may make one only when no free object is reachable (empty slabs
+    // that went back first).
+    settle_all();
     if (c.capacity > c.live_objects && (cfg_.nr_cpus == 1 || c.flushed))
       fail(call + ": a new slab while the cache has " +
            std::to_string(c.capacity - c.live_objects) + " free objects");
-    settle_all();
     const gfp_t g = slab_gfp(c, gfp);
     const bool strip = c.layout.order > c.layout.min_order;
     const bool first_fails = (strip || (g & __GFP_NOFAIL) == 0) && fail_next_ != 0;
