@@ -1227,8 +1227,10 @@ void HeapChecker::check_counts() {
                       pc.large_kmalloc == pages_.pages_used_for(Use::Large) &&
                       pc.page_alloc == pages_.pages_used_for(Use::Pages) &&
                       pc.total == pages_.npages();
-    if (same)
+    if (same && zones_match())
       return;
+    if (same && attempt == 1)
+      fail(zone_mismatch());
     if (attempt == 0) {
       settle_all(); // an empty slab the op did not touch may have gone back
       continue;
@@ -1242,6 +1244,26 @@ void HeapChecker::check_counts() {
          std::to_string(pages_.pages_used_for(Use::Large)) + "/" +
          std::to_string(pages_.pages_used_for(Use::Pages)) + " (AC2)");
   }
+}
+
+// Per zone: NR_FREE_PAGES and free_area[order].nr_free (AC2), cheap enough for every op.
+bool HeapChecker::zones_match() const {
+  return zone_mismatch().empty();
+}
+
+std::string HeapChecker::zone_mismatch() const {
+  for (unsigned z = 0; z < pages_.nr_zones(); ++z) {
+    const ZoneInfo zi = heap_->zone_info(z);
+    if (zi.free_pages != pages_.zone_free_pages(z))
+      return "zone " + std::to_string(z) + " free_pages " + std::to_string(zi.free_pages) +
+             ", the model " + std::to_string(pages_.zone_free_pages(z)) + " (AC2)";
+    for (unsigned o = 0; o <= cfg_.max_order; ++o)
+      if (zi.nr_free[o] != pages_.nr_free(z, o))
+        return "zone " + std::to_string(z) + " nr_free[" + std::to_string(o) + "] " +
+               std::to_string(zi.nr_free[o]) + ", the model " +
+               std::to_string(pages_.nr_free(z, o)) + " (AC2)";
+  }
+  return "";
 }
 
 void HeapChecker::walk(bool with_validate) {
@@ -1285,16 +1307,8 @@ void HeapChecker::walk(bool with_validate) {
     }
     fail(what);
   }
-  for (unsigned z = 0; z < pages_.nr_zones(); ++z) {
-    const ZoneInfo zi = heap_->zone_info(z);
-    if (zi.free_pages != pages_.zone_free_pages(z))
-      fail("zone " + std::to_string(z) + " free_pages " + std::to_string(zi.free_pages) +
-           ", the model " + std::to_string(pages_.zone_free_pages(z)) + " (AC2)");
-    for (unsigned o = 0; o <= cfg_.max_order; ++o)
-      if (zi.nr_free[o] != pages_.nr_free(z, o))
-        fail("zone " + std::to_string(z) + " nr_free[" + std::to_string(o) + "] " +
-             std::to_string(zi.nr_free[o]) + ", the model " + std::to_string(pages_.nr_free(z, o)));
-  }
+  if (const std::string z = zone_mismatch(); !z.empty())
+    fail(z);
   // AC1: every cache's counters; the cache list.
   std::size_t reclaimable = 0, unreclaimable = 0, live_caches = 0;
   for (const ModelCache& c : caches_) {

@@ -202,6 +202,8 @@ private:
   void expect(ErrorKind kind, std::uintptr_t address);
   void check_reports();
   void check_counts();
+  bool zones_match() const;
+  std::string zone_mismatch() const;
   std::uint32_t cache_by_ptr(std::uintptr_t ptr) const;
   std::uint32_t kmalloc_cache_of(const model::front::Prediction& pred) const;
 
