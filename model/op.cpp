@@ -1,6 +1,8 @@
 // model/op.cpp - printers for the buddy operation vocabulary.
 #include "model/op.h"
 
+#include "model/text.h"
+
 #include <cstdio>
 #include <vector>
 
@@ -10,40 +12,6 @@ namespace {
 
 template <class... Fs> struct Overloaded : Fs... { using Fs::operator()...; };
 template <class... Fs> Overloaded(Fs...) -> Overloaded<Fs...>;
-
-struct GfpName {
-  gfp_t bits;
-  const char* name;
-};
-
-// Composite names first: they are matched whole and their bits removed.
-constexpr GfpName kGfpComposites[] = {
-    {GFP_KERNEL, "GFP_KERNEL"}, {GFP_ATOMIC, "GFP_ATOMIC"}, {GFP_NOIO, "GFP_NOIO"}};
-
-constexpr GfpName kGfpBits[] = {
-    {__GFP_DMA, "__GFP_DMA"},
-    {__GFP_HIGHMEM, "__GFP_HIGHMEM"},
-    {__GFP_DMA32, "__GFP_DMA32"},
-    {__GFP_MOVABLE, "__GFP_MOVABLE"},
-    {__GFP_RECLAIMABLE, "__GFP_RECLAIMABLE"},
-    {__GFP_HIGH, "__GFP_HIGH"},
-    {__GFP_IO, "__GFP_IO"},
-    {__GFP_FS, "__GFP_FS"},
-    {__GFP_ZERO, "__GFP_ZERO"},
-    {__GFP_DIRECT_RECLAIM, "__GFP_DIRECT_RECLAIM"},
-    {__GFP_KSWAPD_RECLAIM, "__GFP_KSWAPD_RECLAIM"},
-    {__GFP_WRITE, "__GFP_WRITE"},
-    {__GFP_NOWARN, "__GFP_NOWARN"},
-    {__GFP_RETRY_MAYFAIL, "__GFP_RETRY_MAYFAIL"},
-    {__GFP_NOFAIL, "__GFP_NOFAIL"},
-    {__GFP_NORETRY, "__GFP_NORETRY"},
-    {__GFP_MEMALLOC, "__GFP_MEMALLOC"},
-    {__GFP_COMP, "__GFP_COMP"},
-    {__GFP_NOMEMALLOC, "__GFP_NOMEMALLOC"},
-    {__GFP_HARDWALL, "__GFP_HARDWALL"},
-    {__GFP_THISNODE, "__GFP_THISNODE"},
-    {__GFP_ACCOUNT, "__GFP_ACCOUNT"},
-};
 
 std::string hex(std::uint64_t v) {
   char buf[32];
@@ -93,30 +61,7 @@ const char* outside_cpp(Outside where) {
 } // namespace
 
 std::string gfp_to_string(gfp_t gfp) {
-  std::string out;
-  auto add = [&](const char* name) {
-    if (!out.empty())
-      out += '|';
-    out += name;
-  };
-  for (const GfpName& c : kGfpComposites) {
-    if ((gfp & c.bits) == c.bits) {
-      add(c.name);
-      gfp &= ~c.bits;
-      break;
-    }
-  }
-  for (const GfpName& b : kGfpBits) {
-    if ((gfp & b.bits) != 0) {
-      add(b.name);
-      gfp &= ~b.bits;
-    }
-  }
-  if (gfp != 0)
-    add(hex(gfp).c_str());
-  if (out.empty())
-    out.push_back('0');
-  return out;
+  return oracle::gfp_to_string(gfp);
 }
 
 std::string to_string(const Op& op, std::span<const unsigned> orders) {

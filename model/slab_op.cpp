@@ -1,6 +1,8 @@
 // model/slab_op.cpp - printers for the slab op vocabulary; see slab_op.h.
 #include "model/slab_op.h"
 
+#include "model/text.h"
+
 #include <cstdio>
 #include <vector>
 
@@ -56,38 +58,7 @@ const char* bad_cache_name(BadCache b) {
 } // namespace
 
 std::string slab_flags_to_string(slab_flags_t flags) {
-  static constexpr struct {
-    slab_flags_t bit;
-    const char* name;
-  } kNames[] = {
-      {SLAB_CONSISTENCY_CHECKS, "SLAB_CONSISTENCY_CHECKS"},
-      {SLAB_RED_ZONE, "SLAB_RED_ZONE"},
-      {SLAB_POISON, "SLAB_POISON"},
-      {SLAB_KMALLOC, "SLAB_KMALLOC"},
-      {SLAB_HWCACHE_ALIGN, "SLAB_HWCACHE_ALIGN"},
-      {SLAB_CACHE_DMA, "SLAB_CACHE_DMA"},
-      {SLAB_CACHE_DMA32, "SLAB_CACHE_DMA32"},
-      {SLAB_STORE_USER, "SLAB_STORE_USER"},
-      {SLAB_RECLAIM_ACCOUNT, "SLAB_RECLAIM_ACCOUNT"},
-      {SLAB_PANIC, "SLAB_PANIC"},
-      {SLAB_TYPESAFE_BY_RCU, "SLAB_TYPESAFE_BY_RCU"},
-      {SLAB_TRACE, "SLAB_TRACE"},
-      {SLAB_NO_MERGE, "SLAB_NO_MERGE"},
-      {SLAB_ACCOUNT, "SLAB_ACCOUNT"},
-  };
-  if (flags == 0)
-    return "0";
-  std::string out;
-  for (const auto& n : kNames) {
-    if ((flags & n.bit) != 0) {
-      out += out.empty() ? "" : "|";
-      out += n.name;
-      flags &= ~n.bit;
-    }
-  }
-  if (flags != 0)
-    out += (out.empty() ? "" : "|") + hex(flags);
-  return out;
+  return oracle::slab_flags_to_string(flags);
 }
 
 std::string to_string(const Op& op, const PrintContext& ctx) {
