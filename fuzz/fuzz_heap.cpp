@@ -4,7 +4,8 @@
 // in 16) through the C API's default heap built by kmalloc_init_region from an option string,
 // which is first checked against the option grammar (model/option_spec.h).
 //
-// Every input gets a fresh heap over one region mapped once per process (fuzz_support.h). A
+// Every input gets a fresh heap over one region mapped once per process (fuzz_support.h), and
+// one checker is reused (reset() keeps its storage, so inputs do not regrow its tables). A
 // mismatch prints the error, the config and the op list, and aborts.
 //   KMALLOC_FUZZ_TRACE=1    prints the config and each op with its outcome as it runs
 //   KMALLOC_FUZZ_TRACE=cpp  prints the input as a GoogleTest body for tests/regression_test.cpp
@@ -85,7 +86,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   return run_checked([&] {
-    HeapChecker checker;
+    static HeapChecker checker; // reused: init() resets it and keeps its storage
     km::oracle::CheckerOptions opts;
     opts.walk_interval = walk_interval();
     bool ok = false;

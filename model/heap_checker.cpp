@@ -2,6 +2,7 @@
 #include "model/heap_checker.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <tuple>
 
@@ -38,15 +39,70 @@ void test_ctor(void* object) {
     b[i] = ctor_byte(i);
 }
 
-// Calls fn(i) for the sampled bytes of [lo, hi): all of them below kDenseBytes, then the first
-// 32 bytes of every further 4 KiB.
+// Calls fn(lo', hi') for the sampled ranges of [lo, hi): all of it below kDenseBytes, then the
+// first 32 bytes of every further 4 KiB.
 template <class Fn> void for_sampled(std::size_t lo, std::size_t hi, Fn&& fn) {
-  const std::size_t dense = std::min(hi, kDenseBytes);
-  for (std::size_t i = lo; i < dense; ++i)
-    fn(i);
+  if (lo < std::min(hi, kDenseBytes))
+    fn(lo, std::min(hi, kDenseBytes));
   for (std::size_t page = std::max(lo, kDenseBytes) & ~std::size_t{4095}; page < hi; page += 4096)
-    for (std::size_t i = std::max(lo, page); i < std::min(hi, page + 32); ++i)
-      fn(i);
+    if (std::max(lo, page) < std::min(hi, page + 32))
+      fn(std::max(lo, page), std::min(hi, page + 32));
+}
+
+// Eight pattern bytes at once: byte i is byte (i & 7) of the seed word plus 29 * (i >> 3), so
+// the k-th group of eight is the word plus 29k in every byte, added byte by byte (no carries
+// between bytes: the low seven bits add, the top bit is an exclusive or).
+std::uint64_t pattern_word(std::uint64_t word, std::size_t k) {
+  constexpr std::uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
+  const std::uint64_t add = 0x0101010101010101ull * ((k * 29) & 0xff);
+  const std::uint64_t sum = ((word & low7) + (add & low7)) ^ ((word ^ add) & ~low7);
+  if constexpr (std::endian::native == std::endian::big)
+    return __builtin_bswap64(sum);
+  return sum;
+}
+
+// Writes the pattern of `word` over bytes [lo, hi) of b.
+void write_pattern(unsigned char* b, std::uint64_t word, std::size_t lo, std::size_t hi) {
+  std::size_t i = lo;
+  for (; i < hi && (i & 7) != 0; ++i)
+    b[i] = HeapChecker::pattern_byte(word, i);
+  for (; i + 8 <= hi; i += 8) {
+    const std::uint64_t v = pattern_word(word, i >> 3);
+    std::memcpy(b + i, &v, 8);
+  }
+  for (; i < hi; ++i)
+    b[i] = HeapChecker::pattern_byte(word, i);
+}
+
+// The first byte of [lo, hi) of b that is not the pattern of `word` (zero: not 0); hi if none.
+std::size_t first_difference(const unsigned char* b, const std::uint64_t* word, std::size_t lo,
+                             std::size_t hi) {
+  auto want = [&](std::size_t i) {
+    return word != nullptr ? HeapChecker::pattern_byte(*word, i) : 0;
+  };
+  std::size_t i = lo;
+  for (; i < hi && (i & 7) != 0; ++i)
+    if (b[i] != want(i))
+      return i;
+  const std::uint64_t seed = word != nullptr ? *word : 0;
+  for (; i + 64 <= hi; i += 64) { // eight words per test: differences are OR-ed together
+    std::uint64_t v[8], diff = 0;
+    std::memcpy(v, b + i, 64);
+    for (std::size_t j = 0; j < 8; ++j)
+      diff |= v[j] ^ (word != nullptr ? pattern_word(seed, (i >> 3) + j) : 0);
+    if (diff != 0)
+      break;
+  }
+  for (; i + 8 <= hi; i += 8) {
+    std::uint64_t v;
+    std::memcpy(&v, b + i, 8);
+    if (v != (word != nullptr ? pattern_word(seed, i >> 3) : 0))
+      break;
+  }
+  for (; i < hi; ++i)
+    if (b[i] != want(i))
+      return i;
+  return hi;
 }
 
 // The C API delivers its reports here when the checker drives it.
@@ -72,7 +128,36 @@ void HeapChecker::record(void* context, const ErrorReport& report) {
   self->reports_.push_back(Seen{report.kind, report.address, report.message});
 }
 
+void HeapChecker::reset() {
+  if (c_)
+    kmalloc_set_report_handler(nullptr, nullptr);
+  own_heap_.destroy();
+  heap_ = nullptr;
+  c_ = false;
+  cfg_ = Config{};
+  opts_ = CheckerOptions{};
+  allocs_.clear();
+  caches_.clear();
+  created_.clear();
+  by_ptr_.clear();
+  kmalloc_by_class_.clear();
+  names_.clear();
+  slabs_.clear();
+  slot_pool_.clear();
+  initial_blocks_.clear();
+  max_caches_ = live_created_ = live_count_ = 0;
+  fail_next_ = cpu_ = 0;
+  expected_.clear();
+  reports_.clear();
+  ops_.clear();
+  outcomes_.clear();
+  outcome_ = Outcome{};
+  since_walk_ = walks_ = misuse_ = skipped_ = 0;
+  trace_ = nullptr;
+}
+
 Status HeapChecker::init(const Config& cfg, void* region, std::size_t bytes, CheckerOptions opts) {
+  reset();
   heap_ = &own_heap_;
   c_ = false;
   own_heap_.set_report_handler(&HeapChecker::record, this);
@@ -84,6 +169,7 @@ Status HeapChecker::init(const Config& cfg, void* region, std::size_t bytes, Che
 
 int HeapChecker::init_c(const Config& cfg, const char* options, void* region, std::size_t bytes,
                         CheckerOptions opts) {
+  reset();
   reset_c_api_heap();
   kmalloc_set_report_handler(&c_record, this);
   c_ = true;
@@ -116,7 +202,7 @@ void HeapChecker::start(const Config& cfg, CheckerOptions opts) {
     fail(std::to_string(metadata) + " metadata pages, outside [" + std::to_string(bitmap / ps) +
          ", " + std::to_string(most / ps + 1) + "]");
   pages_.init(cfg, heap.arena_start(), npages, metadata);
-  initial_blocks_ = pages_.free_blocks();
+  pages_.free_blocks(initial_blocks_);
   classes_.init(cfg);
   // Zones and free blocks.
   if (heap.nr_zones() != pages_.nr_zones())
@@ -173,7 +259,7 @@ void HeapChecker::start(const Config& cfg, CheckerOptions opts) {
              std::to_string(c.layout.order) + ", " + std::to_string(c.layout.objects));
       const auto id = static_cast<std::uint32_t>(caches_.size());
       by_ptr_[c.ptr] = id;
-      kmalloc_by_name_[c.name] = id;
+      kmalloc_by_class_[class_key(t, size)] = id;
       caches_.push_back(std::move(c));
     }
   }
@@ -182,15 +268,27 @@ void HeapChecker::start(const Config& cfg, CheckerOptions opts) {
 
 // ---------------------------------------------------------------- the op loop
 
+std::string HeapChecker::Outcome::text() const {
+  switch (shape) {
+  case Shape::None: return {};
+  case Shape::Pointer: return "= " + hex(value);
+  case Shape::Number:
+    return "= " + std::to_string(static_cast<std::intptr_t>(value)); // ksize, shrink's int
+  case Shape::At: break;
+  }
+  return "(" + hex(value) + ")" + (refused ? " refused" : "") +
+         (frees != kNone ? " frees " + h_name(frees) : "");
+}
+
 void HeapChecker::apply(const Op& op) {
   ops_.push_back(op);
-  outcome_.clear();
+  outcome_ = Outcome{};
   run(op);
   check_reports();
   check_counts();
   outcomes_.push_back(outcome_);
   if (trace_ != nullptr)
-    std::fprintf(trace_, "%s %s\n", to_string(op).c_str(), outcome_.c_str());
+    std::fprintf(trace_, "%s %s\n", to_string(op).c_str(), outcome_.text().c_str());
   if (opts_.walk_interval != 0 && ++since_walk_ >= opts_.walk_interval)
     walk();
 }
@@ -269,7 +367,7 @@ void HeapChecker::do_kmalloc(const Op& op) {
   default: r = c_ ? ::kcalloc(n, size, op.gfp) : heap_->kcalloc(n, size, op.gfp); break;
   }
   const std::uintptr_t p = addr_of(r);
-  outcome_ = "= " + hex(p);
+  outcome_ = Outcome{Outcome::Shape::Pointer, p};
   if (overflow) {
     disarm_injection(armed); // check_mul_overflow: NULL before anything else, no report
     if (p != 0)
@@ -285,8 +383,8 @@ void HeapChecker::do_kmalloc(const Op& op) {
 }
 
 std::uint32_t HeapChecker::kmalloc_cache_of(const model::front::Prediction& pred) const {
-  const auto it = kmalloc_by_name_.find(pred.cache_name);
-  if (it == kmalloc_by_name_.end())
+  const auto it = kmalloc_by_class_.find(class_key(pred.type, pred.cache_size));
+  if (it == kmalloc_by_class_.end())
     fail("the model has no cache " + pred.cache_name);
   return it->second;
 }
@@ -294,12 +392,14 @@ std::uint32_t HeapChecker::kmalloc_cache_of(const model::front::Prediction& pred
 void HeapChecker::accept_kmalloc(Handle h, std::size_t size, gfp_t gfp, std::uintptr_t p,
                                  const char* what) {
   using model::front::Path;
-  const std::string call =
-      std::string(what) + "(" + std::to_string(size) + ", " + gfp_to_string(gfp) + ") = " + hex(p);
+  auto call = [&] {
+    return std::string(what) + "(" + std::to_string(size) + ", " + gfp_to_string(gfp) +
+           ") = " + hex(p);
+  };
   if (cfg_.profile == Profile::None) {
     expect(ErrorKind::KmallocDisabled, kAnyAddress);
     if (p != 0)
-      fail(call + " on a heap without kmalloc caches");
+      fail(call() + " on a heap without kmalloc caches");
     return;
   }
   const model::front::Prediction pred = classes_.predict(size, gfp);
@@ -307,7 +407,7 @@ void HeapChecker::accept_kmalloc(Handle h, std::size_t size, gfp_t gfp, std::uin
   switch (pred.path) {
   case Path::Zero:
     if (p != kZeroSizePtr)
-      fail(call + ", expected ZERO_SIZE_PTR");
+      fail(call() + ", expected ZERO_SIZE_PTR");
     a = Allocation{};
     a.kind = Kind::Zero;
     a.addr = p;
@@ -318,7 +418,7 @@ void HeapChecker::accept_kmalloc(Handle h, std::size_t size, gfp_t gfp, std::uin
       expect(pred.report, kAnyAddress);
     ++misuse_;
     if (p != 0)
-      fail(call + ", expected NULL (" + model::front::path_name(pred.path) + ")");
+      fail(call() + ", expected NULL (" + model::front::path_name(pred.path) + ")");
     return;
   case Path::Large:
     accept_block(h, Kind::Large, gfp, pred.order, p, (gfp & __GFP_ZERO) != 0, size, what);
@@ -333,11 +433,11 @@ void HeapChecker::accept_kmalloc(Handle h, std::size_t size, gfp_t gfp, std::uin
   b.usable = pred.ksize;
   b.zero_hi = (gfp & __GFP_ZERO) != 0 ? pred.ksize : 0;
   if (p % pred.align != 0)
-    fail(call + ": not aligned to " + std::to_string(pred.align) + " (AL1)");
+    fail(call() + ": not aligned to " + std::to_string(pred.align) + " (AL1)");
   // ksize through the API (SC3).
   const std::size_t ks = c_ ? ::ksize(ptr_of(p)) : heap_->ksize(ptr_of(p));
   if (ks != pred.ksize)
-    fail(call + ": ksize " + std::to_string(ks) + ", expected " + std::to_string(pred.ksize));
+    fail(call() + ": ksize " + std::to_string(ks) + ", expected " + std::to_string(pred.ksize));
 }
 
 gfp_t HeapChecker::slab_gfp(const ModelCache& c, gfp_t gfp) const {
@@ -376,22 +476,22 @@ bool HeapChecker::object_null_allowed(std::uint32_t cache, gfp_t gfp) {
 void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::uintptr_t p,
                                 bool zero, std::size_t requested, const char* what) {
   ModelCache& c = caches_[cache];
-  const std::string call = std::string(what) + " from " + c.name + " = " + hex(p);
+  auto call = [&] { return std::string(what) + " from " + c.name + " = " + hex(p); };
   Allocation& a = allocs_[h];
   a = Allocation{};
   if (p == 0) {
     if (!object_null_allowed(cache, gfp))
-      fail(call + ": NULL, but the model has a free object or a free block for a new slab");
+      fail(call() + ": NULL, but the model has a free object or a free block for a new slab");
     return;
   }
   if (!pages_.in_arena(p))
-    fail(call + ": outside the arena (NO1)");
+    fail(call() + ": outside the arena (NO1)");
   const std::size_t ps = pages_.page_size();
   const unsigned stride = c.layout.size;
   PageUse u = pages_.use(p >> pages_.page_shift());
   if (u.use == Use::Slab && slabs_[u.id].cache != cache) {
     if (slabs_[u.id].live != 0)
-      fail(call + ": inside a slab of " + caches_[slabs_[u.id].cache].name + " (NO1)");
+      fail(call() + ": inside a slab of " + caches_[slabs_[u.id].cache].name + " (NO1)");
     release_slab(u.id); // an empty slab of another cache went back and was reused
     u = pages_.use(p >> pages_.page_shift());
   }
@@ -401,7 +501,7 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
     // that went back first).
     settle_all();
     if (c.capacity > c.live_objects && (cfg_.nr_cpus == 1 || c.flushed))
-      fail(call + ": a new slab while the cache has " +
+      fail(call() + ": a new slab while the cache has " +
            std::to_string(c.capacity - c.live_objects) + " free objects");
     const gfp_t g = slab_gfp(c, gfp);
     const bool strip = c.layout.order > c.layout.min_order;
@@ -413,19 +513,20 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
     const auto id = static_cast<std::uint32_t>(slabs_.size());
     const std::string err = pages_.take(g, order, base >> pages_.page_shift(), Use::Slab, id);
     if (!err.empty())
-      fail(call + ": a new slab of order " + std::to_string(order) + " at " + hex(base) +
+      fail(call() + ": a new slab of order " + std::to_string(order) + " at " + hex(base) +
            " breaks the buddy rule: " + err);
     const PageInfo pi = heap_->page_info(ptr_of(base));
     if (pi.owner != PageOwner::Slab || pi.block != base || pi.order != order ||
         addr_of(pi.cache) != c.ptr)
-      fail(call + ": page_info of its new slab says " + page_owner_name(pi.owner) + " block " +
+      fail(call() + ": page_info of its new slab says " + page_owner_name(pi.owner) + " block " +
            hex(pi.block) + " order " + std::to_string(pi.order) + " (SC1)");
     ModelSlab s;
     s.cache = cache;
     s.base = base;
     s.order = order;
     s.capacity = static_cast<unsigned>((ps << order) / stride);
-    s.slot.assign(s.capacity, kNone);
+    s.first_slot = static_cast<std::uint32_t>(slot_pool_.size());
+    slot_pool_.resize(slot_pool_.size() + s.capacity, kNone);
     slabs_.push_back(std::move(s));
     c.slabs.push_back(id);
     c.capacity += slabs_[id].capacity;
@@ -435,12 +536,12 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
   ModelSlab& s = slabs_[u.id];
   const std::uintptr_t off = p - s.base;
   if (off % stride != 0 || off / stride >= s.capacity)
-    fail(call + ": not an object boundary of its slab " + hex(s.base) + " (stride " +
+    fail(call() + ": not an object boundary of its slab " + hex(s.base) + " (stride " +
          std::to_string(stride) + ")");
   const auto idx = static_cast<unsigned>(off / stride);
-  if (s.slot[idx] != kNone)
-    fail(call + ": the object is live " + h_name(s.slot[idx]) + " (NO1)");
-  s.slot[idx] = h;
+  if (slot(s, idx) != kNone)
+    fail(call() + ": the object is live " + h_name(slot(s, idx)) + " (NO1)");
+  slot(s, idx) = h;
   ++s.live;
   ++c.live_objects;
   c.flushed = false;
@@ -453,30 +554,32 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
   a.requested = requested;
   a.usable = stride;
   if (p % c.layout.align != 0)
-    fail(call + ": not aligned to " + std::to_string(c.layout.align) + " (AL2)");
+    fail(call() + ": not aligned to " + std::to_string(c.layout.align) + " (AL2)");
   if ((c.flags & SLAB_CACHE_DMA) != 0 && pages_.nr_zones() == 2 &&
       pages_.zone_of(p >> pages_.page_shift()) != 0)
-    fail(call + ": a DMA cache's object outside ZONE_DMA");
+    fail(call() + ": a DMA cache's object outside ZONE_DMA");
   if (zero) {
     a.zero_hi = a.requested;
     check_content(h, "after a zeroing allocation");
   } else if (fresh && c.ctor) {
     for (std::size_t i = 0; i < a.requested; ++i)
       if (reinterpret_cast<const unsigned char*>(p)[i] != ctor_byte(i))
-        fail(call + ": a new slab's object without the constructor's bytes at +" +
+        fail(call() + ": a new slab's object without the constructor's bytes at +" +
              std::to_string(i));
   }
 }
 
 void HeapChecker::accept_block(Handle h, Kind kind, gfp_t gfp, unsigned order, std::uintptr_t p,
                                bool zero, std::size_t requested, const char* what) {
-  const std::string call = std::string(what) + " (order " + std::to_string(order) + ", " +
-                           gfp_to_string(gfp) + ") = " + hex(p);
+  auto call = [&] {
+    return std::string(what) + " (order " + std::to_string(order) + ", " + gfp_to_string(gfp) +
+           ") = " + hex(p);
+  };
   Allocation& a = allocs_[h];
   a = Allocation{};
   if (p == 0) {
     if (!page_null_allowed(gfp & ~__GFP_ZERO, order))
-      fail(call + ": NULL, but the model has a free block for it");
+      fail(call() + ": NULL, but the model has a free block for it");
     return;
   }
   settle_all();
@@ -485,11 +588,11 @@ void HeapChecker::accept_block(Handle h, Kind kind, gfp_t gfp, unsigned order, s
                                             kind == Kind::Large ? Use::Large : Use::Pages, h)
                               : "outside the arena";
   if (!err.empty())
-    fail(call + ": " + err);
+    fail(call() + ": " + err);
   const PageInfo pi = heap_->page_info(ptr_of(p));
   const PageOwner want = kind == Kind::Large ? PageOwner::LargeKmalloc : PageOwner::PageAlloc;
   if (pi.owner != want || pi.block != p || pi.order != order)
-    fail(call + ": page_info says " + page_owner_name(pi.owner) + " block " + hex(pi.block) +
+    fail(call() + ": page_info says " + page_owner_name(pi.owner) + " block " + hex(pi.block) +
          " order " + std::to_string(pi.order));
   a.kind = kind;
   a.live = true;
@@ -520,7 +623,7 @@ void HeapChecker::do_ksize(const Op& op) {
     ++misuse_;
   }
   const std::size_t got = c_ ? ::ksize(ptr_of(a.addr)) : heap_->ksize(ptr_of(a.addr));
-  outcome_ = "= " + std::to_string(got);
+  outcome_ = Outcome{Outcome::Shape::Number, got};
   if (got != want)
     fail("ksize(" + h_name(op.handle) + " = " + hex(a.addr) + ") = " + std::to_string(got) +
          ", expected " + std::to_string(want));
@@ -548,15 +651,17 @@ void HeapChecker::do_krealloc(const Op& op) {
   void* r = c_ ? ::krealloc(ptr_of(old.addr), new_size, gfp)
                : heap_->krealloc(ptr_of(old.addr), new_size, gfp);
   const std::uintptr_t p = addr_of(r);
-  outcome_ = "= " + hex(p);
-  const std::string where = "krealloc(" + h_name(op.handle) + " = " + hex(old.addr) + ", " +
-                            std::to_string(new_size) + ") = " + hex(p);
+  outcome_ = Outcome{Outcome::Shape::Pointer, p};
+  auto where = [&] {
+    return "krealloc(" + h_name(op.handle) + " = " + hex(old.addr) + ", " +
+           std::to_string(new_size) + ") = " + hex(p);
+  };
   fail_next_ = armed;
   if (new_size == 0) { // kfree(p), then ZERO_SIZE_PTR
     fail_next_ = 0;
     disarm_injection(armed);
     if (p != kZeroSizePtr)
-      fail(where + ", expected ZERO_SIZE_PTR");
+      fail(where() + ", expected ZERO_SIZE_PTR");
     if (live)
       commit_free(op.handle);
     allocs_[op.handle] = Allocation{};
@@ -580,7 +685,7 @@ void HeapChecker::do_krealloc(const Op& op) {
     fail_next_ = 0;
     disarm_injection(armed);
     if (p != 0)
-      fail(where + ", expected NULL for invalid gfp bits");
+      fail(where() + ", expected NULL for invalid gfp bits");
     if (pred.warn)
       expect(ErrorKind::InvalidGfp, kAnyAddress);
     ++misuse_;
@@ -591,7 +696,7 @@ void HeapChecker::do_krealloc(const Op& op) {
     fail_next_ = 0;
     disarm_injection(armed);
     if (p != old.addr)
-      fail(where + ": new_size <= ksize " + std::to_string(ks) + " must stay in place");
+      fail(where() + ": new_size <= ksize " + std::to_string(ks) + " must stay in place");
     // The bytes stay. With __GFP_ZERO the heap zeroes [new_size, ksize) (Linux 6.12, "mm:
     // krealloc: consider spare memory for __GFP_ZERO"); the zeros then reach from the pattern's
     // end only if the old ones reached new_size. Shrinking below the pattern leaves pattern
@@ -616,7 +721,7 @@ void HeapChecker::do_krealloc(const Op& op) {
                                ? page_null_allowed(gfp & ~__GFP_ZERO, pred.order)
                                : object_null_allowed(kmalloc_cache_of(pred), gfp);
       if (!allowed)
-        fail(where + ": NULL, but the new object could be allocated");
+        fail(where() + ": NULL, but the new object could be allocated");
     }
     fail_next_ = 0;
     disarm_injection(armed);
@@ -624,7 +729,7 @@ void HeapChecker::do_krealloc(const Op& op) {
     return;
   }
   if (pred.path != Path::Slab && pred.path != Path::Large)
-    fail(where + ": expected NULL (" + model::front::path_name(pred.path) + ")");
+    fail(where() + ": expected NULL (" + model::front::path_name(pred.path) + ")");
   // The new object is allocated while the old one is live, then the old one is freed.
   --live_count_;
   accept_kmalloc(op.handle, new_size, gfp & ~__GFP_ZERO, p, "krealloc");
@@ -688,7 +793,7 @@ void HeapChecker::do_create(const Op& op) {
       c_ ? ::kmem_cache_create(names_.back().c_str(), size, align, op.flags, ctor)
          : heap_->kmem_cache_create(names_.back().c_str(), size, align, op.flags, ctor);
   const std::uintptr_t ptr = addr_of(s);
-  outcome_ = "= " + hex(ptr);
+  outcome_ = Outcome{Outcome::Shape::Pointer, ptr};
   const auto id = static_cast<std::uint32_t>(caches_.size());
   created_.push_back(id);
   if (!c.layout.ok) {
@@ -748,7 +853,7 @@ void HeapChecker::do_cache_alloc(const Op& op) {
   else
     r = c_ ? ::kmem_cache_alloc(s, op.gfp) : heap_->kmem_cache_alloc(s, op.gfp);
   fail_next_ = armed;
-  outcome_ = "= " + hex(addr_of(r));
+  outcome_ = Outcome{Outcome::Shape::Pointer, addr_of(r)};
   accept_object(h, id, op.gfp, addr_of(r), zero, c.layout.object_size, op_name(op.kind));
   fail_next_ = 0;
   disarm_injection(armed);
@@ -766,7 +871,7 @@ void HeapChecker::do_shrink_destroy(const Op& op) {
   struct kmem_cache* s = ptr_of_cache(c.ptr);
   if (op.kind == OpKind::CacheShrink) {
     const int ret = c_ ? ::kmem_cache_shrink(s) : heap_->kmem_cache_shrink(s);
-    outcome_ = "= " + std::to_string(ret);
+    outcome_ = Outcome{Outcome::Shape::Number, static_cast<std::uintptr_t>(ret)};
     c.flushed = true;
     settle(id, true);
     if (ret != (c.slabs.empty() ? 0 : 1))
@@ -828,7 +933,6 @@ void HeapChecker::release_slab(std::uint32_t id) {
   c.slabs.erase(std::find(c.slabs.begin(), c.slabs.end(), id));
   pages_.release(s.base >> pages_.page_shift(), s.order);
   s.cache = kNone;
-  s.slot.clear();
 }
 
 // ---------------------------------------------------------------- pages
@@ -840,7 +944,7 @@ void HeapChecker::do_alloc_pages(const Op& op) {
   const unsigned armed = arm_injection();
   struct page* pg = c_ ? ::alloc_pages(op.gfp, order) : heap_->alloc_pages(op.gfp, order);
   const std::uintptr_t p = pg != nullptr ? addr_of(heap_->page_address(pg)) : 0;
-  outcome_ = "= " + hex(p);
+  outcome_ = Outcome{Outcome::Shape::Pointer, p};
   fail_next_ = armed;
   const bool warn = (op.gfp & __GFP_NOWARN) == 0;
   if ((op.gfp & ~__GFP_BITS_MASK) != 0 || order > cfg_.max_order) {
@@ -946,7 +1050,7 @@ HeapChecker::FreeVerdict HeapChecker::judge_free(FreeRoute route, std::uintptr_t
   const unsigned stride = caches_[s.cache].layout.size;
   if ((addr - s.base) % stride != 0 || (addr - s.base) / stride >= s.capacity)
     return v;
-  const Handle occupant = s.slot[(addr - s.base) / stride];
+  const Handle occupant = slot(s, static_cast<unsigned>((addr - s.base) / stride));
   if (occupant == kNone) {
     v.kind = ErrorKind::ObjectDoubleFree;
     return v;
@@ -983,7 +1087,7 @@ void HeapChecker::release(const Allocation& a) {
   if (a.kind == Kind::Object) {
     ModelSlab& s = slabs_[a.slab];
     ModelCache& c = caches_[a.cache];
-    s.slot[(a.addr - s.base) / c.layout.size] = kNone;
+    slot(s, static_cast<unsigned>((a.addr - s.base) / c.layout.size)) = kNone;
     --s.live;
     --c.live_objects;
     c.flushed = false;
@@ -1041,14 +1145,14 @@ void HeapChecker::do_free(const Op& op) {
   if (v.handle != kNone)
     check_content(v.handle, "before its free");
   call_free(route, addr, order, cache_ptr);
-  outcome_ = "(" + hex(addr) + ")";
+  outcome_ = Outcome{Outcome::Shape::At, addr};
   if (v.report) {
     expect(v.kind, v.address);
     ++misuse_;
-    outcome_ += " refused";
+    outcome_.refused = true;
   } else if (v.handle != kNone) {
     if (v.handle != op.handle)
-      outcome_ += " frees " + h_name(v.handle);
+      outcome_.frees = v.handle;
     commit_free(v.handle);
   }
 }
@@ -1107,12 +1211,12 @@ void HeapChecker::do_free_at(const Op& op) {
   if (v.handle != kNone)
     check_content(v.handle, "before its free");
   call_free(op.route, addr, 0, cache_ptr);
-  outcome_ = "(" + hex(addr) + ")";
+  outcome_ = Outcome{Outcome::Shape::At, addr};
   if (v.report) {
     expect(v.kind, v.address);
     ++misuse_;
   } else if (v.handle != kNone) {
-    outcome_ += " frees " + h_name(v.handle);
+    outcome_.frees = v.handle;
     commit_free(v.handle);
   }
 }
@@ -1165,7 +1269,8 @@ void HeapChecker::fill(Handle h) {
   Allocation& a = allocs_[h];
   auto* b = reinterpret_cast<unsigned char*>(a.addr);
   const std::uint64_t word = splitmix(h);
-  for_sampled(0, a.requested, [&](std::size_t i) { b[i] = pattern_byte(word, i); });
+  for_sampled(0, a.requested,
+              [&](std::size_t lo, std::size_t hi) { write_pattern(b, word, lo, hi); });
   a.pattern_len = a.requested;
 }
 
@@ -1175,17 +1280,18 @@ void HeapChecker::check_content(Handle h, const char* when) const {
   const std::size_t pat = std::min(a.pattern_len, a.requested);
   const std::uint64_t word = splitmix(h);
   std::size_t bad = ~std::size_t{0};
-  for_sampled(0, pat, [&](std::size_t i) {
-    if (b[i] != pattern_byte(word, i) && bad == ~std::size_t{0})
-      bad = i;
-  });
+  auto find = [&](const std::uint64_t* w) {
+    return [&, w](std::size_t lo, std::size_t hi) {
+      if (bad == ~std::size_t{0})
+        if (const std::size_t i = first_difference(b, w, lo, hi); i != hi)
+          bad = i;
+    };
+  };
+  for_sampled(0, pat, find(&word));
   if (bad != ~std::size_t{0})
     fail(h_name(h) + " at " + hex(a.addr) + " byte +" + std::to_string(bad) + " is " + hex(b[bad]) +
          ", its pattern " + hex(pattern(h, bad)) + ", " + when + " (NO2)");
-  for_sampled(pat, std::min(a.zero_hi, a.requested), [&](std::size_t i) {
-    if (b[i] != 0 && bad == ~std::size_t{0})
-      bad = i;
-  });
+  for_sampled(pat, std::min(a.zero_hi, a.requested), find(nullptr));
   if (bad != ~std::size_t{0})
     fail(h_name(h) + " at " + hex(a.addr) + " byte +" + std::to_string(bad) + " is " + hex(b[bad]) +
          ", must read zero, " + when);
@@ -1276,17 +1382,18 @@ void HeapChecker::walk(bool with_validate) {
     fail("validate() found " + std::to_string(broken) + " broken invariants");
   settle_all();
   // AC3: the free blocks, exactly.
-  std::vector<FreeBlock> got;
+  std::vector<FreeBlock>& got = heap_blocks_;
+  got.clear();
   heap_->for_each_free_block(
       [](void* ctx, const FreeBlock& b) {
         static_cast<std::vector<FreeBlock>*>(ctx)->push_back(b);
       },
       &got);
-  std::vector<FreeBlock> want = pages_.free_blocks();
+  std::vector<FreeBlock>& want = model_blocks_;
+  pages_.free_blocks(want); // by zone, then pfn
   auto key = [](const FreeBlock& b) { return std::make_tuple(b.zone, b.pfn, b.order); };
   auto less = [&](const FreeBlock& x, const FreeBlock& y) { return key(x) < key(y); };
   std::sort(got.begin(), got.end(), less);
-  std::sort(want.begin(), want.end(), less);
   const bool same_blocks =
       got.size() == want.size() &&
       std::equal(got.begin(), got.end(), want.begin(),
@@ -1380,7 +1487,8 @@ void HeapChecker::finish() {
   check_reports();
   check_counts();
   walk();
-  const std::vector<FreeBlock> now = pages_.free_blocks();
+  std::vector<FreeBlock>& now = model_blocks_;
+  pages_.free_blocks(now);
   const bool initial =
       std::equal(now.begin(), now.end(), initial_blocks_.begin(), initial_blocks_.end(),
                  [](const FreeBlock& x, const FreeBlock& y) {
@@ -1422,8 +1530,8 @@ std::string HeapChecker::history() const {
     if (i < first)
       continue;
     out += "  " + std::to_string(i) + ": " + line;
-    if (i < outcomes_.size() && !outcomes_[i].empty())
-      out += "  " + outcomes_[i];
+    if (i < outcomes_.size() && outcomes_[i].shape != Outcome::Shape::None)
+      out += "  " + outcomes_[i].text();
     out += "\n";
   }
   return out;

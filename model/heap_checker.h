@@ -22,7 +22,7 @@
 // model has it free); the fill pattern of the object freed or moved (NO2); exactly the predicted
 // reports (MU1); the page counts (AC2). The full walk (validate(), every free block and nr_free,
 // every cache's counters, slab_bytes, the cache list, every live object's pattern) runs every
-// walk_interval ops, after misuse, and in finish(). finish() frees everything, destroys the
+// walk_interval ops, on a Validate op, and in finish(). finish() frees everything, destroys the
 // caches it created, shrinks the kmalloc caches and checks AC4: the initial free blocks.
 // A difference throws CheckError with the config, the ops so far and what differs.
 #pragma once
@@ -89,11 +89,11 @@ struct ModelSlab {
   unsigned order = 0;
   unsigned capacity = 0;
   unsigned live = 0;
-  std::vector<Handle> slot; // per object: its live handle or kNone
+  std::uint32_t first_slot = 0; // its objects' live handles (or kNone) start here in the pool
 };
 
 struct CheckerOptions {
-  unsigned walk_interval = 256; // full walk every N ops (0: only after misuse and in finish)
+  unsigned walk_interval = 256; // full walk every N ops (0: only on Validate and in finish)
   bool via_c_api = false;       // call the C functions on the C API's default heap
 };
 
@@ -114,6 +114,9 @@ public:
   int init_c(const Config& cfg, const char* options, void* region, std::size_t bytes,
              CheckerOptions opts = {});
   bool initialized() const { return heap_ != nullptr && heap_->initialized(); }
+  // Forgets the heap (destroying the checker's own) and the model, keeping their storage, so
+  // one checker can run input after input without allocating; init() and init_c() call it.
+  void reset();
 
   void apply(const Op& op);
   void finish();
@@ -218,10 +221,18 @@ private:
   std::vector<ModelCache> caches_;     // kmalloc caches first, then cN in creation order
   std::vector<std::uint32_t> created_; // cN -> model cache
   std::unordered_map<std::uintptr_t, std::uint32_t> by_ptr_; // live cache pointer -> cache
-  std::unordered_map<std::string, std::uint32_t> kmalloc_by_name_;
+  // (type, class size) -> the kmalloc cache
+  std::unordered_map<std::uint64_t, std::uint32_t> kmalloc_by_class_;
+  static std::uint64_t class_key(model::front::CacheType type, std::size_t size) {
+    return std::uint64_t{size} << 2 | static_cast<unsigned>(type);
+  }
   std::deque<std::string> names_; // kmem_cache_create names outlive their caches
   std::vector<ModelSlab> slabs_;
+  std::vector<Handle> slot_pool_; // ModelSlab::first_slot indexes it
+  Handle& slot(const ModelSlab& s, unsigned idx) { return slot_pool_[s.first_slot + idx]; }
+  Handle slot(const ModelSlab& s, unsigned idx) const { return slot_pool_[s.first_slot + idx]; }
   std::vector<FreeBlock> initial_blocks_;
+  std::vector<FreeBlock> heap_blocks_, model_blocks_; // the walk's scratch
   std::size_t max_caches_ = 0;
   std::size_t live_created_ = 0;
   std::size_t live_count_ = 0;
@@ -234,9 +245,17 @@ private:
     std::string message;
   };
   std::vector<Seen> reports_;
+  // What an op returned, kept for the history and formatted only when printed.
+  struct Outcome {
+    enum class Shape : std::uint8_t { None, Pointer, Number, At } shape = Shape::None;
+    std::uintptr_t value = 0; // the pointer or number returned; At: the address freed
+    bool refused = false;     // At: the free was reported and refused
+    Handle frees = kNone;     // At: the handle it freed, when not the op's own
+    std::string text() const;
+  };
   std::vector<Op> ops_;
-  std::vector<std::string> outcomes_;
-  std::string outcome_;
+  std::vector<Outcome> outcomes_;
+  Outcome outcome_;
   std::size_t since_walk_ = 0;
   std::size_t walks_ = 0;
   std::size_t misuse_ = 0;

@@ -23,7 +23,7 @@ const char* use_name(Use use) {
 
 void PageSpec::init(const Config& cfg, std::uintptr_t arena_start, std::size_t npages,
                     std::size_t metadata_pages) {
-  *this = PageSpec{};
+  std::fill(std::begin(by_use_), std::end(by_use_), 0);
   page_shift_ = cfg.page_shift;
   max_order_ = cfg.max_order;
   start_pfn_ = arena_start >> page_shift_;
@@ -41,7 +41,7 @@ void PageSpec::init(const Config& cfg, std::uintptr_t arena_start, std::size_t n
     zone_start_ = {first};
     zone_end_ = {end};
   }
-  free_.assign(nr_zones(), std::vector<std::set<std::uintptr_t>>(max_order_ + 1));
+  nr_free_.assign(nr_zones() * (max_order_ + 1), 0);
   zone_free_.assign(nr_zones(), 0);
   use_.assign(npages, PageUse{Use::Metadata, 0});
   by_use_[static_cast<unsigned>(Use::Metadata)] = npages;
@@ -74,19 +74,24 @@ void PageSpec::mark(std::uintptr_t pfn, unsigned order, Use use, std::uint32_t i
   }
 }
 
+bool PageSpec::is_free_block(unsigned zone, std::uintptr_t pfn, unsigned order) const {
+  return pfn >= zone_start_[zone] && pfn + pages_in(order) <= zone_end_[zone] &&
+         use(pfn).use == Use::Free && use(pfn).id == order;
+}
+
 // A free block joins its zone, then the merge closure: while its buddy (pfn ^ 2^order) is free
 // at the same order in the same zone, both leave and the lower one joins one order up.
 void PageSpec::insert_free(unsigned zone, std::uintptr_t pfn, unsigned order) {
   zone_free_[zone] += pages_in(order);
   while (order < max_order_) {
     const std::uintptr_t buddy = pfn ^ pages_in(order);
-    if (buddy < zone_start_[zone] || buddy + pages_in(order) > zone_end_[zone] ||
-        free_[zone][order].erase(buddy) == 0)
+    if (!is_free_block(zone, buddy, order))
       break;
+    --count(zone, order);
     pfn = std::min(pfn, buddy);
     ++order;
   }
-  free_[zone][order].insert(pfn);
+  ++count(zone, order);
   for (std::uintptr_t i = 0; i < pages_in(order); ++i)
     use_[pfn - start_pfn_ + i] = PageUse{Use::Free, static_cast<std::uint32_t>(order)};
 }
@@ -105,7 +110,7 @@ std::optional<std::pair<unsigned, unsigned>> PageSpec::must_split(gfp_t gfp, uns
   const unsigned count = (gfp & __GFP_DMA) == 0 && normal != 0 ? 2 : 1;
   for (unsigned i = 0; i < count; ++i)
     for (unsigned o = order; o <= max_order_; ++o)
-      if (!free_[zonelist[i]][o].empty())
+      if (nr_free(zonelist[i], o) != 0)
         return std::make_pair(zonelist[i], o);
   return std::nullopt;
 }
@@ -127,7 +132,7 @@ std::string PageSpec::take(gfp_t gfp, unsigned order, std::uintptr_t pfn, Use us
     return hex(addr) + " lies in a free block of zone " + std::to_string(zone) + " order " +
            std::to_string(block_order) + "; the rule picks zone " + std::to_string(split->first) +
            " order " + std::to_string(split->second);
-  free_[zone][block_order].erase(head);
+  --count(zone, block_order);
   zone_free_[zone] -= pages_in(block_order);
   // The block is halved until it has the requested order; the halves without pfn stay free.
   while (block_order > order) {
@@ -136,7 +141,7 @@ std::string PageSpec::take(gfp_t gfp, unsigned order, std::uintptr_t pfn, Use us
     const std::uintptr_t other = pfn >= upper ? head : upper;
     if (pfn >= upper)
       head = upper;
-    free_[zone][block_order].insert(other);
+    ++count(zone, block_order);
     zone_free_[zone] += pages_in(block_order);
     for (std::uintptr_t i = 0; i < pages_in(block_order); ++i)
       use_[other - start_pfn_ + i].id = block_order;
@@ -150,13 +155,18 @@ void PageSpec::release(std::uintptr_t pfn, unsigned order) {
   insert_free(zone_of(pfn), pfn, order);
 }
 
-std::vector<FreeBlock> PageSpec::free_blocks() const {
-  std::vector<FreeBlock> out;
+void PageSpec::free_blocks(std::vector<FreeBlock>& out) const {
+  out.clear();
   for (unsigned z = 0; z < nr_zones(); ++z)
-    for (unsigned o = 0; o <= max_order_; ++o)
-      for (std::uintptr_t pfn : free_[z][o])
-        out.push_back(FreeBlock{z, pfn, o});
-  return out;
+    for (std::uintptr_t pfn = zone_start_[z]; pfn < zone_end_[z];) {
+      const PageUse u = use(pfn);
+      if (u.use != Use::Free) {
+        ++pfn;
+        continue;
+      }
+      out.push_back(FreeBlock{z, pfn, u.id});
+      pfn += pages_in(u.id);
+    }
 }
 
 } // namespace km::oracle

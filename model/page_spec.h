@@ -13,7 +13,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -68,15 +67,22 @@ public:
   // The free block holding pfn (false when the page is not free).
   bool free_block_of(std::uintptr_t pfn, std::uintptr_t& head, unsigned& order) const;
 
-  std::size_t nr_free(unsigned zone, unsigned order) const { return free_[zone][order].size(); }
+  std::size_t nr_free(unsigned zone, unsigned order) const {
+    return nr_free_[zone * (max_order_ + 1) + order];
+  }
   std::size_t zone_free_pages(unsigned zone) const { return zone_free_[zone]; }
   std::size_t pages_used_for(Use use) const { return by_use_[static_cast<unsigned>(use)]; }
-  // Every free block, by zone, then order, then pfn.
-  std::vector<FreeBlock> free_blocks() const;
+  // Every free block, by zone, then pfn, into out (which is cleared first).
+  void free_blocks(std::vector<FreeBlock>& out) const;
 
 private:
   void mark(std::uintptr_t pfn, unsigned order, Use use, std::uint32_t id);
   void insert_free(unsigned zone, std::uintptr_t pfn, unsigned order);
+  // Whether [pfn, pfn + 2^order) is one free block of zone.
+  bool is_free_block(unsigned zone, std::uintptr_t pfn, unsigned order) const;
+  std::size_t& count(unsigned zone, unsigned order) {
+    return nr_free_[zone * (max_order_ + 1) + order];
+  }
 
   unsigned page_shift_ = 12;
   unsigned max_order_ = 10;
@@ -84,7 +90,10 @@ private:
   std::size_t npages_ = 0;
   std::size_t metadata_pages_ = 0;
   std::vector<std::uintptr_t> zone_start_, zone_end_;
-  std::vector<std::vector<std::set<std::uintptr_t>>> free_; // [zone][order] -> head pfns
+  // The set of free blocks is the pages marked Free, each with its block's order (a block is
+  // naturally aligned, so its head is the page's pfn rounded down to the order); nr_free_
+  // counts them per [zone * (max_order + 1) + order].
+  std::vector<std::size_t> nr_free_;
   std::vector<std::size_t> zone_free_;
   std::vector<PageUse> use_; // per page of the arena
   std::size_t by_use_[5] = {};

@@ -3,6 +3,7 @@
 // checks nothing). Also the printers and the fuzz_heap decoder (fuzz/heap_decode.h).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -89,6 +90,78 @@ TEST(HeapChecker, FiresOnAnOverwrittenObject) {
       [](HeapChecker& c) { reinterpret_cast<unsigned char*>(c.allocation(0).addr)[5] ^= 1; },
       {Op{.kind = OpKind::Verify, .handle = 0}});
   EXPECT_NE(what.find("(NO2)"), std::string::npos) << what;
+}
+
+// The fill is the stated pattern, byte for byte (the checker writes and compares eight bytes
+// at a time): a kmalloc object, and the first page of a 16 KiB alloc_pages block.
+TEST(HeapChecker, FillsTheStatedPattern) {
+  HeapChecker checker;
+  ASSERT_TRUE(checker.init(small_config(), nullptr, 0).ok);
+  checker.apply(kmalloc_op(1000));
+  checker.apply(Op{.kind = OpKind::AllocPages, .arg = 2});
+  for (Handle h : {0u, 1u}) {
+    const auto* b = reinterpret_cast<const unsigned char*>(checker.allocation(h).addr);
+    for (std::size_t i = 0; i < std::min<std::size_t>(4096, checker.allocation(h).requested); ++i)
+      ASSERT_EQ(b[i], HeapChecker::pattern(h, i)) << "#" << h << " byte " << i;
+  }
+  checker.finish();
+}
+
+// NO2 at every byte offset of a 200-byte object (one flipped bit each), and in the sampled part
+// of a larger block: the first bytes of a later page.
+TEST(HeapChecker, FiresOnAnOverwriteAtAnyOffset) {
+  for (std::size_t at = 0; at < 200; at += 1) {
+    const std::string what =
+        failure_of({kmalloc_op(200)},
+                   [at](HeapChecker& c) {
+                     reinterpret_cast<unsigned char*>(c.allocation(0).addr)[at] ^= 0x10;
+                   },
+                   {Op{.kind = OpKind::Verify, .handle = 0}});
+    ASSERT_NE(what.find("byte +" + std::to_string(at) + " "), std::string::npos) << what;
+  }
+  const std::string what = failure_of(
+      {Op{.kind = OpKind::AllocPages, .arg = 2}},
+      [](HeapChecker& c) { reinterpret_cast<unsigned char*>(c.allocation(0).addr)[12289] ^= 1; },
+      {Op{.kind = OpKind::Verify, .handle = 0}});
+  EXPECT_NE(what.find("byte +12289 "), std::string::npos) << what;
+}
+
+// Bytes known to be zero must read zero: krealloc in place with __GFP_ZERO zeroes the spare
+// bytes up to ksize (Linux 6.12), so after growing back in place [50, 120) must read zero; a
+// nonzero byte there fires, at an unaligned offset too.
+TEST(HeapChecker, FiresOnANonzeroByteKnownToBeZero) {
+  const std::vector<Op> ops = {
+      kmalloc_op(100), Op{.kind = OpKind::Krealloc, .size = 50, .gfp = GFP_KERNEL | __GFP_ZERO},
+      Op{.kind = OpKind::Krealloc, .size = 120}};
+  EXPECT_EQ(failure_of(ops, [](HeapChecker&) {}, {Op{.kind = OpKind::Verify, .handle = 0}}), "");
+  const std::string what = failure_of(
+      ops, [](HeapChecker& c) { reinterpret_cast<unsigned char*>(c.allocation(0).addr)[77] = 1; },
+      {Op{.kind = OpKind::Verify, .handle = 0}});
+  EXPECT_NE(what.find("byte +77 is 0x1, must read zero"), std::string::npos) << what;
+}
+
+// One checker runs input after input (fuzz_heap keeps one): after reset() a second run sees a
+// fresh heap and model, and the same ops give the same results.
+TEST(HeapChecker, ReusedCheckerStartsFresh) {
+  const std::vector<Op> ops = {kmalloc_op(96), Op{.kind = OpKind::CacheCreate, .size = 40},
+                               Op{.kind = OpKind::CacheAlloc, .cache = 0}, kmalloc_op(5000),
+                               free_op(0)};
+  HeapChecker checker;
+  std::vector<std::uintptr_t> first;
+  for (int run = 0; run < 2; ++run) {
+    ASSERT_TRUE(checker.init(small_config(), nullptr, 0).ok);
+    for (const Op& op : ops)
+      checker.apply(op);
+    ASSERT_EQ(checker.handle_count(), 3u);
+    ASSERT_EQ(checker.cache_count(), 1u);
+    ASSERT_EQ(checker.ops_checked(), ops.size());
+    for (Handle h = 0; h < 3; ++h)
+      if (run == 0)
+        first.push_back(checker.allocation(h).addr - checker.heap().arena_start());
+      else
+        EXPECT_EQ(checker.allocation(h).addr - checker.heap().arena_start(), first[h]);
+    checker.finish();
+  }
 }
 
 // MU1: the model expects a double-free report the heap does not give (the freed object was
