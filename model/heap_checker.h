@@ -55,17 +55,18 @@ inline constexpr std::uint32_t kNone = 0xffffffffu;
 // What a handle holds.
 enum class Kind : std::uint8_t { Null, Zero, Object, Large, Pages };
 
-struct Allocation {
-  Kind kind = Kind::Null;
-  bool live = false;
+// One cache line per handle: a free touches a random old one.
+struct alignas(64) Allocation {
   std::uintptr_t addr = 0;
   std::size_t requested = 0;   // bytes the caller may touch
   std::size_t usable = 0;      // ksize
+  std::size_t pattern_len = 0; // [0, pattern_len) holds the handle's pattern
+  std::size_t zero_hi = 0;     // [pattern_len, zero_hi) is known to read zero
   unsigned order = 0;          // Large, Pages
   std::uint32_t cache = kNone; // Object: model cache
   std::uint32_t slab = kNone;  // Object: model slab
-  std::size_t pattern_len = 0; // [0, pattern_len) holds the handle's pattern
-  std::size_t zero_hi = 0;     // [pattern_len, zero_hi) is known to read zero
+  Kind kind = Kind::Null;
+  bool live = false;
 };
 
 struct ModelCache {
