@@ -103,6 +103,8 @@ slab_flags_t decode_slab_flags(std::uint8_t b) {
   return f;
 }
 
+} // namespace
+
 Config decode_config(const std::uint8_t* h, std::size_t region_bytes) {
   Config cfg;
   const unsigned p = h[0] % 8;
@@ -212,6 +214,8 @@ Op decode_op(const std::uint8_t* r, std::uint32_t handles, std::uint32_t caches,
   }
   return op;
 }
+
+namespace {
 
 // One item the option grammar refuses (it comes last, so a duplicate key does not hide it).
 constexpr const char* kBadItems[] = {"cache_line_size=7", "bogus=1",     "page_shift=13",

@@ -39,6 +39,11 @@ struct HeapInput {
   std::vector<oracle::Op> ops;
 };
 
+// The config of an 8-byte header; region_bytes bounds the arena.
+Config decode_config(const std::uint8_t* header, std::size_t region_bytes);
+// One 8-byte record, given how many handles and caches the ops before it created.
+oracle::Op decode_op(const std::uint8_t* record, std::uint32_t handles, std::uint32_t caches,
+                     unsigned max_order);
 // Region bytes the arena may use (fuzz_support.h's kRegionBytes).
 HeapInput decode_heap_input(const std::uint8_t* data, std::size_t size, std::size_t region_bytes);
 // The option string of a config, as the C API reads it.
