@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <string_view>
 #include <tuple>
 
 #include "kmalloc/kmalloc.h"
@@ -86,10 +87,12 @@ std::size_t first_difference(const unsigned char* b, const std::uint64_t* word, 
       return i;
   const std::uint64_t seed = word != nullptr ? *word : 0;
   for (; i + 64 <= hi; i += 64) { // eight words per test: differences are OR-ed together
-    std::uint64_t v[8], diff = 0;
-    std::memcpy(v, b + i, 64);
-    for (std::size_t j = 0; j < 8; ++j)
-      diff |= v[j] ^ (word != nullptr ? pattern_word(seed, (i >> 3) + j) : 0);
+    std::uint64_t diff = 0;
+    for (std::size_t j = 0; j < 8; ++j) { // word loads (one memcpy of 64 would be a libc call)
+      std::uint64_t v;
+      std::memcpy(&v, b + i + 8 * j, 8);
+      diff |= v ^ (word != nullptr ? pattern_word(seed, (i >> 3) + j) : 0);
+    }
     if (diff != 0)
       break;
   }
@@ -103,6 +106,27 @@ std::size_t first_difference(const unsigned char* b, const std::uint64_t* word, 
     if (b[i] != want(i))
       return i;
   return hi;
+}
+
+// IdMap: a sorted vector of (key, id).
+template <class Map> auto id_slot(Map& m, std::uint64_t key) {
+  return std::lower_bound(m.begin(), m.end(), key,
+                          [](const auto& e, std::uint64_t k) { return e.first < k; });
+}
+std::uint32_t find_id(const IdMap& m, std::uint64_t key) {
+  const auto it = id_slot(m, key);
+  return it != m.end() && it->first == key ? it->second : kNone;
+}
+void put_id(IdMap& m, std::uint64_t key, std::uint32_t id) {
+  const auto it = id_slot(m, key);
+  if (it != m.end() && it->first == key)
+    it->second = id;
+  else
+    m.insert(it, {key, id});
+}
+void erase_id(IdMap& m, std::uint64_t key) {
+  if (const auto it = id_slot(m, key); it != m.end() && it->first == key)
+    m.erase(it);
 }
 
 // The C API delivers its reports here when the checker drives it.
@@ -219,19 +243,16 @@ void HeapChecker::start(const Config& cfg, CheckerOptions opts) {
   // The kmalloc caches: every name the profile has, and a layout from the kernel's rules.
   struct Listing {
     Heap* heap;
-    std::unordered_map<std::string, std::uintptr_t> caches;
+    std::vector<std::pair<std::string_view, std::uintptr_t>> caches; // by name
   } listing{heap_, {}};
   heap.for_each_cache(
       [](void* ctx, const struct kmem_cache* c) {
         auto* l = static_cast<Listing*>(ctx);
-        l->caches.emplace(l->heap->cache_info(c).name, addr_of(c));
+        l->caches.emplace_back(l->heap->cache_info(c).name, addr_of(c));
       },
       &listing);
-  const auto& heap_caches = listing.caches;
-  const std::vector<std::string> names = classes_.all_cache_names();
-  if (cfg.profile != Profile::None && heap_caches.size() != names.size())
-    fail(std::to_string(heap_caches.size()) + " caches at init, the profile has " +
-         std::to_string(names.size()) + " (" + classes_.describe() + ")");
+  auto& heap_caches = listing.caches;
+  std::sort(heap_caches.begin(), heap_caches.end());
   using model::front::CacheType;
   for (CacheType t : {CacheType::Normal, CacheType::Reclaim, CacheType::Dma}) {
     if (cfg.profile == Profile::None || (t == CacheType::Reclaim && !classes_.has_reclaim_type()))
@@ -246,8 +267,9 @@ void HeapChecker::start(const Config& cfg, CheckerOptions opts) {
       c.layout = model::slab::calc_layout(cfg, static_cast<unsigned>(size),
                                           static_cast<unsigned>(classes_.class_align(size)),
                                           c.flags, false);
-      const auto it = heap_caches.find(c.name);
-      if (it == heap_caches.end())
+      const auto it = std::lower_bound(heap_caches.begin(), heap_caches.end(),
+                                       std::pair<std::string_view, std::uintptr_t>(c.name, 0));
+      if (it == heap_caches.end() || it->first != c.name)
         fail("no cache " + c.name + " at init");
       c.ptr = it->second;
       const CacheInfo info = heap.cache_info(ptr_of_cache(c.ptr));
@@ -258,11 +280,14 @@ void HeapChecker::start(const Config& cfg, CheckerOptions opts) {
              ", the kernel's rule gives " + std::to_string(c.layout.size) + ", " +
              std::to_string(c.layout.order) + ", " + std::to_string(c.layout.objects));
       const auto id = static_cast<std::uint32_t>(caches_.size());
-      by_ptr_[c.ptr] = id;
-      kmalloc_by_class_[class_key(t, size)] = id;
+      put_id(by_ptr_, c.ptr, id);
+      put_id(kmalloc_by_class_, class_key(t, size), id);
       caches_.push_back(std::move(c));
     }
   }
+  if (cfg.profile != Profile::None && heap_caches.size() != caches_.size())
+    fail(std::to_string(heap_caches.size()) + " caches at init, the profile has " +
+         std::to_string(caches_.size()) + " (" + classes_.describe() + ")");
   walk(false); // the heap's own validate() runs at the first periodic walk and in finish()
 }
 
@@ -383,10 +408,10 @@ void HeapChecker::do_kmalloc(const Op& op) {
 }
 
 std::uint32_t HeapChecker::kmalloc_cache_of(const model::front::Prediction& pred) const {
-  const auto it = kmalloc_by_class_.find(class_key(pred.type, pred.cache_size));
-  if (it == kmalloc_by_class_.end())
+  const std::uint32_t id = find_id(kmalloc_by_class_, class_key(pred.type, pred.cache_size));
+  if (id == kNone)
     fail("the model has no cache " + pred.cache_name);
-  return it->second;
+  return id;
 }
 
 void HeapChecker::accept_kmalloc(Handle h, std::size_t size, gfp_t gfp, std::uintptr_t p,
@@ -808,9 +833,8 @@ void HeapChecker::do_create(const Op& op) {
   if (ptr == 0)
     fail("kmem_cache_create(" + std::to_string(size) + ", " + std::to_string(align) + ", " +
          slab_flags_to_string(op.flags) + ") returned NULL for a valid cache");
-  if (by_ptr_.count(ptr) != 0)
-    fail("kmem_cache_create returned " + hex(ptr) + ", the pointer of live " +
-         caches_[by_ptr_.at(ptr)].name);
+  if (const std::uint32_t other = find_id(by_ptr_, ptr); other != kNone)
+    fail("kmem_cache_create returned " + hex(ptr) + ", the pointer of live " + caches_[other].name);
   const CacheInfo info = heap_->cache_info(s);
   const model::slab::ModelLayout& l = c.layout;
   if (info.size != l.size || info.align != l.align || info.order != l.order ||
@@ -825,7 +849,7 @@ void HeapChecker::do_create(const Op& op) {
          "/" + std::to_string(l.objects) + "/" + std::to_string(l.min_order) + " (AL2, AC1)");
   c.ptr = ptr;
   c.live = true;
-  by_ptr_[ptr] = id;
+  put_id(by_ptr_, ptr, id);
   ++live_created_;
   caches_.push_back(std::move(c));
 }
@@ -892,7 +916,7 @@ void HeapChecker::do_shrink_destroy(const Op& op) {
   }
   settle(id, true);
   c.live = false;
-  by_ptr_.erase(c.ptr);
+  erase_id(by_ptr_, c.ptr);
   --live_created_;
 }
 
@@ -970,8 +994,7 @@ void HeapChecker::do_alloc_pages(const Op& op) {
 // ---------------------------------------------------------------- frees and misuse
 
 std::uint32_t HeapChecker::cache_by_ptr(std::uintptr_t ptr) const {
-  const auto it = by_ptr_.find(ptr);
-  return it != by_ptr_.end() ? it->second : kNone;
+  return find_id(by_ptr_, ptr);
 }
 
 // What a free must do, from the model's own state, in the precedence the API documents.
@@ -1389,16 +1412,27 @@ void HeapChecker::walk(bool with_validate) {
         static_cast<std::vector<FreeBlock>*>(ctx)->push_back(b);
       },
       &got);
-  std::vector<FreeBlock>& want = model_blocks_;
-  pages_.free_blocks(want); // by zone, then pfn
-  auto key = [](const FreeBlock& b) { return std::make_tuple(b.zone, b.pfn, b.order); };
-  auto less = [&](const FreeBlock& x, const FreeBlock& y) { return key(x) < key(y); };
-  std::sort(got.begin(), got.end(), less);
-  const bool same_blocks =
-      got.size() == want.size() &&
-      std::equal(got.begin(), got.end(), want.begin(),
-                 [&](const FreeBlock& x, const FreeBlock& y) { return key(x) == key(y); });
-  if (!same_blocks) {
+  // Every block the heap lists is one of the model's, listed once, and there are as many.
+  bool same_blocks = got.size() == pages_.free_block_count();
+  seen_.resize(pages_.npages());
+  if (++seen_epoch_ == 0) // wrapped: forget every mark
+    std::fill(seen_.begin(), seen_.end(), seen_epoch_++);
+  const std::uint32_t epoch = seen_epoch_;
+  for (const FreeBlock& b : got) {
+    if (!same_blocks)
+      break;
+    same_blocks = b.zone < pages_.nr_zones() && b.order <= pages_.max_order() &&
+                  pages_.is_free_block(b.zone, b.pfn, b.order) &&
+                  seen_[b.pfn - pages_.start_pfn()] != epoch;
+    if (same_blocks)
+      seen_[b.pfn - pages_.start_pfn()] = epoch;
+  }
+  if (!same_blocks) { // say where: both lists sorted, the first difference
+    std::vector<FreeBlock>& want = model_blocks_;
+    pages_.free_blocks(want); // by zone, then pfn
+    auto key = [](const FreeBlock& b) { return std::make_tuple(b.zone, b.pfn, b.order); };
+    std::sort(got.begin(), got.end(),
+              [&](const FreeBlock& x, const FreeBlock& y) { return key(x) < key(y); });
     std::string what = "free blocks differ (AC3): heap " + std::to_string(got.size()) + ", model " +
                        std::to_string(want.size());
     for (std::size_t i = 0; i < std::max(got.size(), want.size()); ++i) {

@@ -34,7 +34,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "kmalloc/heap.h"
@@ -92,6 +92,10 @@ struct ModelSlab {
   unsigned live = 0;
   std::uint32_t first_slot = 0; // its objects' live handles (or kNone) start here in the pool
 };
+
+// A small map kept as a vector sorted by key: no allocation per entry, and cleared keeping
+// its storage.
+using IdMap = std::vector<std::pair<std::uint64_t, std::uint32_t>>;
 
 struct CheckerOptions {
   unsigned walk_interval = 256; // full walk every N ops (0: only on Validate and in finish)
@@ -221,9 +225,9 @@ private:
   std::vector<Allocation> allocs_;
   std::vector<ModelCache> caches_;     // kmalloc caches first, then cN in creation order
   std::vector<std::uint32_t> created_; // cN -> model cache
-  std::unordered_map<std::uintptr_t, std::uint32_t> by_ptr_; // live cache pointer -> cache
+  IdMap by_ptr_;                       // live cache pointer -> cache
   // (type, class size) -> the kmalloc cache
-  std::unordered_map<std::uint64_t, std::uint32_t> kmalloc_by_class_;
+  IdMap kmalloc_by_class_;
   static std::uint64_t class_key(model::front::CacheType type, std::size_t size) {
     return std::uint64_t{size} << 2 | static_cast<unsigned>(type);
   }
@@ -234,6 +238,8 @@ private:
   Handle slot(const ModelSlab& s, unsigned idx) const { return slot_pool_[s.first_slot + idx]; }
   std::vector<FreeBlock> initial_blocks_;
   std::vector<FreeBlock> heap_blocks_, model_blocks_; // the walk's scratch
+  std::vector<std::uint32_t> seen_; // per page: the walk (seen_epoch_) that saw a block there
+  std::uint32_t seen_epoch_ = 0;    // never reset, so marks of earlier inputs are stale
   std::size_t max_caches_ = 0;
   std::size_t live_created_ = 0;
   std::size_t live_count_ = 0;

@@ -79,6 +79,13 @@ bool PageSpec::is_free_block(unsigned zone, std::uintptr_t pfn, unsigned order) 
          use(pfn).use == Use::Free && use(pfn).id == order;
 }
 
+std::size_t PageSpec::free_block_count() const {
+  std::size_t n = 0;
+  for (std::size_t c : nr_free_)
+    n += c;
+  return n;
+}
+
 // A free block joins its zone, then the merge closure: while its buddy (pfn ^ 2^order) is free
 // at the same order in the same zone, both leave and the lower one joins one order up.
 void PageSpec::insert_free(unsigned zone, std::uintptr_t pfn, unsigned order) {

@@ -71,6 +71,9 @@ public:
     return nr_free_[zone * (max_order_ + 1) + order];
   }
   std::size_t zone_free_pages(unsigned zone) const { return zone_free_[zone]; }
+  // Whether [pfn, pfn + 2^order) is one free block of zone (order <= max_order()).
+  bool is_free_block(unsigned zone, std::uintptr_t pfn, unsigned order) const;
+  std::size_t free_block_count() const;
   std::size_t pages_used_for(Use use) const { return by_use_[static_cast<unsigned>(use)]; }
   // Every free block, by zone, then pfn, into out (which is cleared first).
   void free_blocks(std::vector<FreeBlock>& out) const;
@@ -78,8 +81,6 @@ public:
 private:
   void mark(std::uintptr_t pfn, unsigned order, Use use, std::uint32_t id);
   void insert_free(unsigned zone, std::uintptr_t pfn, unsigned order);
-  // Whether [pfn, pfn + 2^order) is one free block of zone.
-  bool is_free_block(unsigned zone, std::uintptr_t pfn, unsigned order) const;
   std::size_t& count(unsigned zone, unsigned order) {
     return nr_free_[zone * (max_order_ + 1) + order];
   }

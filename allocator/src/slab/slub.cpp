@@ -65,10 +65,7 @@ void SlabAllocator::init(const Reporter* reporter, PageAllocator* pages, const C
 
 void* SlabAllocator::get_freepointer(const kmem_cache* s, void* obj) const {
   auto* where = static_cast<unsigned char*>(obj) + s->layout.offset;
-  unpoison(where, sizeof(std::uintptr_t));
-  std::uintptr_t raw;
-  std::memcpy(&raw, where, sizeof raw);
-  poison(where, sizeof(std::uintptr_t));
+  std::uintptr_t raw = load_metadata_word(where);
   if (hardened_)
     raw ^= s->random ^ __builtin_bswap64(addr_of(where));
   return reinterpret_cast<void*>(raw);
@@ -79,9 +76,7 @@ void SlabAllocator::set_freepointer(const kmem_cache* s, void* obj, void* fp) co
   std::uintptr_t raw = addr_of(fp);
   if (hardened_)
     raw ^= s->random ^ __builtin_bswap64(addr_of(where));
-  unpoison(where, sizeof(std::uintptr_t));
-  std::memcpy(where, &raw, sizeof raw);
-  poison(where, sizeof(std::uintptr_t));
+  store_metadata_word(where, raw);
 }
 
 // ---- cache lifecycle
