@@ -43,7 +43,7 @@ done < <(find "$build" -type f \( -perm -u+x -o -name '*.so*' \) ! -path '*/CMak
 cov_args=("${objects[@]:1}" -instr-profile="$prof/merged.profdata")
 # allocator/src only. The objects record their sources as <build dir>/../../allocator/...
 # (ccache's CCACHE_BASEDIR makes them relative), so filter by name, not by path.
-only_src=(-ignore-filename-regex='/(model|fuzz|tests|property|examples|include)/|^/usr/')
+only_src=(-ignore-filename-regex='/(model|fuzz|tests|property|examples|bench|tools|include)/|^/usr/')
 echo "=== coverage of allocator/src (lines and branches; every test and the corpus replay)"
 # "functions have mismatched data": inline functions whose instances in different binaries were
 # compiled with different macros; llvm-cov keeps one instance of each.
