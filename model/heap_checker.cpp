@@ -173,8 +173,8 @@ void HeapChecker::reset() {
   fail_next_ = cpu_ = 0;
   expected_.clear();
   reports_.clear();
-  ops_.clear();
-  outcomes_.clear();
+  ops_count_ = 0;
+  cache_ops_ = 0;
   outcome_ = Outcome{};
   since_walk_ = walks_ = misuse_ = skipped_ = 0;
   trace_ = nullptr;
@@ -306,12 +306,16 @@ std::string HeapChecker::Outcome::text() const {
 }
 
 void HeapChecker::apply(const Op& op) {
-  ops_.push_back(op);
+  if (history_.size() < kHistory)
+    history_.resize(kHistory);
+  Step& step = history_[ops_count_++ % kHistory];
+  step = Step{op, Outcome{}, creates_handle(op.kind) ? static_cast<Handle>(allocs_.size()) : kNone,
+              op.kind == OpKind::CacheCreate ? cache_ops_++ : kNoCache};
   outcome_ = Outcome{};
   run(op);
+  step.outcome = outcome_;
   check_reports();
   check_counts();
-  outcomes_.push_back(outcome_);
   if (trace_ != nullptr)
     std::fprintf(trace_, "%s %s\n", to_string(op).c_str(), outcome_.text().c_str());
   if (opts_.walk_interval != 0 && ++since_walk_ >= opts_.walk_interval)
@@ -1551,21 +1555,16 @@ std::string HeapChecker::describe_config() const {
 
 std::string HeapChecker::history() const {
   std::string out;
-  Handle next = 0;
-  CacheId next_cache = 0;
-  const std::size_t first = ops_.size() > 200 ? ops_.size() - 200 : 0;
-  for (std::size_t i = 0; i < ops_.size(); ++i) {
-    const Op& op = ops_[i];
-    std::string line = (op.kind == OpKind::CacheCreate ? "c" + std::to_string(next_cache++) + " = "
-                                                       : std::string()) +
-                       to_string(op);
-    if (creates_handle(op.kind))
-      line += " -> " + h_name(next++);
-    if (i < first)
-      continue;
-    out += "  " + std::to_string(i) + ": " + line;
-    if (i < outcomes_.size() && outcomes_[i].shape != Outcome::Shape::None)
-      out += "  " + outcomes_[i].text();
+  for (std::size_t i = ops_count_ > kHistory ? ops_count_ - kHistory : 0; i < ops_count_; ++i) {
+    const Step& step = history_[i % kHistory];
+    out += "  " + std::to_string(i) + ": ";
+    if (step.cache_made != kNoCache)
+      out += "c" + std::to_string(step.cache_made) + " = ";
+    out += to_string(step.op);
+    if (step.made != kNone)
+      out += " -> " + h_name(step.made);
+    if (step.outcome.shape != Outcome::Shape::None)
+      out += "  " + step.outcome.text();
     out += "\n";
   }
   return out;

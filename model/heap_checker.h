@@ -128,10 +128,9 @@ public:
 
   void set_trace(std::FILE* out) { trace_ = out; }
   Heap& heap() { return *heap_; }
-  const std::vector<Op>& ops() const { return ops_; }
   std::string describe_config() const;
   std::string history() const;
-  std::size_t ops_checked() const { return ops_.size(); }
+  std::size_t ops_checked() const { return ops_count_; }
   std::size_t walks() const { return walks_; }
   std::size_t misuse_count() const { return misuse_; }
   std::size_t skipped_count() const { return skipped_; }
@@ -260,9 +259,18 @@ private:
     Handle frees = kNone;     // At: the handle it freed, when not the op's own
     std::string text() const;
   };
-  std::vector<Op> ops_;
-  std::vector<Outcome> outcomes_;
-  Outcome outcome_;
+  Outcome outcome_; // of the op running
+  // The last kHistory ops, for failure messages: a ring indexed by op number.
+  struct Step {
+    Op op;
+    Outcome outcome;
+    Handle made = kNone;           // the handle it created
+    CacheId cache_made = kNoCache; // CacheCreate: its cN
+  };
+  static constexpr std::size_t kHistory = 200;
+  std::vector<Step> history_;
+  std::size_t ops_count_ = 0;
+  CacheId cache_ops_ = 0; // CacheCreate ops so far
   std::size_t since_walk_ = 0;
   std::size_t walks_ = 0;
   std::size_t misuse_ = 0;

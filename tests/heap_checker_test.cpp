@@ -90,6 +90,27 @@ TEST(HeapChecker, FiresOnAnOverwrittenObject) {
       [](HeapChecker& c) { reinterpret_cast<unsigned char*>(c.allocation(0).addr)[5] ^= 1; },
       {Op{.kind = OpKind::Verify, .handle = 0}});
   EXPECT_NE(what.find("(NO2)"), std::string::npos) << what;
+  // The message ends with the ops so far, numbered, with what they returned.
+  EXPECT_NE(what.find("\n  0: kmalloc(64, GFP_KERNEL) -> #0  = 0x"), std::string::npos) << what;
+  EXPECT_NE(what.find("\n  1: verify(#0)\n"), std::string::npos) << what;
+}
+
+// The history in a failure message is the last 200 ops, numbered from the first op, with the
+// handles and caches they made.
+TEST(HeapChecker, FailureShowsTheLastOps) {
+  std::vector<Op> ops = {Op{.kind = OpKind::CacheCreate, .size = 40}};
+  for (int i = 0; i < 300; ++i)
+    ops.push_back(kmalloc_op(16));
+  const std::string what = failure_of(
+      ops, [](HeapChecker& c) { reinterpret_cast<unsigned char*>(c.allocation(299).addr)[0] ^= 1; },
+      {Op{.kind = OpKind::Verify, .handle = 299}});
+  EXPECT_EQ(what.find("\n  100: kmalloc"), std::string::npos) << what;
+  EXPECT_NE(what.find("\n  102: kmalloc(16, GFP_KERNEL) -> #101  = 0x"), std::string::npos) << what;
+  EXPECT_NE(what.find("\n  301: verify(#299)\n"), std::string::npos) << what;
+  EXPECT_NE(failure_of({Op{.kind = OpKind::CacheCreate, .size = 40}},
+                       [](HeapChecker& c) { c.heap().alloc_pages(GFP_KERNEL, 0); }, {kmalloc_op(8)})
+                .find("\n  0: c0 = kmem_cache_create"),
+            std::string::npos);
 }
 
 // The fill is the stated pattern, byte for byte (the checker writes and compares eight bytes
