@@ -80,6 +80,7 @@ for f in "$repo"/fuzz/fuzz_*.cpp; do
 done
 sources=$(find "$repo/allocator/src" "$repo/model" -name '*.cpp' | sort)
 sources+=$'\n'"$repo/fuzz/fuzz_support.cpp"
+sources+=$'\n'"$repo/fuzz/heap_decode.cpp"
 for t in "${targets[@]}"; do sources+=$'\n'"$repo/fuzz/$t.cpp"; done
 
 echo "build.sh: $(echo "$sources" | wc -l) sources, $jobs jobs, targets: ${targets[*]}"
@@ -111,7 +112,7 @@ EOF
 
 for t in "${targets[@]}"; do
   # shellcheck disable=SC2086 # CXXFLAGS and LIB_FUZZING_ENGINE are word lists
-  $CXX $CXXFLAGS "$obj/fuzz/$t.o" "$obj/fuzz/fuzz_support.o" \
+  $CXX $CXXFLAGS "$obj/fuzz/$t.o" "$obj/fuzz/fuzz_support.o" "$obj/fuzz/heap_decode.o" \
     "$WORK/libkmalloc_model.a" "$WORK/libkmalloc.a" $LIB_FUZZING_ENGINE -o "$OUT/$t"
   corpus="$repo/corpus/${t#fuzz_}"
   rm -f "$OUT/${t}_seed_corpus.zip"

@@ -17,13 +17,13 @@
 # One line per target. Without --smoke it only builds and prints the campaign commands.
 #
 # A longer campaign (one main and one secondary instance per target, stop with Ctrl-C; resume with
-# -i -), e.g. for fuzz_slab:
-#   AFL_SKIP_CPUFREQ=1 afl-fuzz -M main -i corpus/slab -o build/afl/findings/fuzz_slab \
-#     -x build/afl/out/fuzz_slab.dict -G 4096 -- build/afl/out/fuzz_slab
-#   AFL_SKIP_CPUFREQ=1 afl-fuzz -S s1 -i corpus/slab -o build/afl/findings/fuzz_slab \
-#     -x build/afl/out/fuzz_slab.dict -G 4096 -- build/afl/out/fuzz_slab
+# -i -), e.g. for fuzz_heap:
+#   AFL_SKIP_CPUFREQ=1 afl-fuzz -M main -i corpus/heap -o build/afl/findings/fuzz_heap \
+#     -G 4096 -- build/afl/out/fuzz_heap
+#   AFL_SKIP_CPUFREQ=1 afl-fuzz -S s1 -i corpus/heap -o build/afl/findings/fuzz_heap \
+#     -G 4096 -- build/afl/out/fuzz_heap
 # A crash is in findings/<target>/<instance>/crashes/ and replays with the libFuzzer build:
-# build/fuzz/fuzz/fuzz_slab FILE (or build/afl/out/fuzz_slab FILE, which reads a file argument too).
+# build/fuzz/fuzz/fuzz_heap FILE (or build/afl/out/fuzz_heap FILE, which reads a file argument too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)

@@ -145,7 +145,7 @@ run_tests() { # $1: log file. Exit status: 0 all passed.
       >"$1" 2>&1
   else
     local t
-    for t in buddy kmalloc size_class slab; do
+    for t in heap; do
       echo "== fuzz_${t}_replay corpus/$t" >>"$1"
       # In a subshell whose stderr is the log: bash's "Aborted" notice goes there too.
       if ! (timeout "$timeout" "$build/fuzz/fuzz_${t}_replay" "$src/corpus/$t" >>"$1" 2>&1) \

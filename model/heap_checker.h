@@ -41,7 +41,7 @@
 #include "model/heap_op.h"
 #include "model/page_spec.h"
 #include "model/size_class_model.h"
-#include "model/slab_model.h"
+#include "model/slab_layout_spec.h"
 
 namespace km::oracle {
 

@@ -21,6 +21,7 @@
 #include "kmalloc/config.h"
 #include "kmalloc/heap.h"
 #include "kmalloc/report.h"
+#include "model/text.h"
 
 namespace km::property {
 
@@ -162,11 +163,7 @@ struct ReportLog {
   }
 };
 
-inline std::string hex(std::uint64_t v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
-  return buf;
-}
+using km::oracle::hex;
 
 inline std::string buddyinfo_text(const Heap& heap) {
   const std::size_t length = heap.buddyinfo(nullptr, 0);

@@ -16,6 +16,7 @@
 #include "heap_state.h"
 #include "heap_test_support.h"
 #include "kmalloc/heap.h"
+#include "model/text.h"
 #include "page/page.h"
 
 namespace {
@@ -28,11 +29,7 @@ using kmtest::Recorder;
 using kmtest::RegionHeap;
 using kmtest::Snapshot;
 
-std::string hex(std::uintptr_t v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%#lx", static_cast<unsigned long>(v));
-  return buf;
-}
+using km::oracle::hex;
 
 // ---------------------------------------------------------------------------------------------
 // Worked examples, for each page size, on a 64-page heap (MAX_ORDER 3, no DMA) over a region

@@ -8,14 +8,15 @@
 // pagesperslab is 1 << s->oo's order and objperslab its object count.
 //
 // Two oracles are checked against the same rows:
-//   the model      km::model::slab::calc_order under the kernel's rule (model/slab_model.cpp);
-//   the allocator  a km::Heap with that page size and nr_cpus, kmem_cache_create(stride) and
+//   the model      km::model::slab::calc_order under the kernel's rule
+//   (model/slab_layout_spec.cpp); the allocator  a km::Heap with that page size and nr_cpus,
+//   kmem_cache_create(stride) and
 //                  cache_info().order / objects_per_slab. The allocator implements the 6.7+ rule
 //                  (6.8 mm/slub.c), so rows of older kernels are checked against it only where
 //                  the two rules agree; elsewhere it must match the model's 6.7 rule instead.
 // A row that disagrees is reported with both predictions, so the failure says which side
 // misreads the kernel.
-#include "model/slab_model.h"
+#include "model/slab_layout_spec.h"
 #include "slab/slab_layout.h"
 
 #include "kmalloc/config.h"
@@ -373,8 +374,8 @@ TEST(SlabOrderRules, TheSixSevenRuleChangedLargeObjects) {
 }
 
 // The model and the allocator state the order rule in different forms; they must agree on
-// every stride and on every parameter set the tests and fuzzers use (fuzz_slab.cpp: nr_cpus
-// 1..64, slub_min_objects 0 or 1..256, slub_max_order 0..7, page_shift 12/14/16, small
+// every stride and on every parameter set the tests and fuzzers have used (the old fuzz_slab:
+// nr_cpus 1..64, slub_min_objects 0 or 1..256, slub_max_order 0..7, page_shift 12/14/16, small
 // max_order). The heap clamps slub_min_order and slub_max_order to max_order (slub.cpp) before
 // calculate_order; the model clamps them itself.
 TEST(SlabOrderForms, ModelAndAllocatorAgreeOnEveryStride) {

@@ -13,17 +13,14 @@
 #include "heap_state.h"
 #include "heap_test_support.h"
 #include "kmalloc/heap.h"
+#include "model/text.h"
 
 namespace {
 
 using km::ErrorKind;
 using kmtest::Recorder;
 
-std::string hex(std::uintptr_t a) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%#lx", static_cast<unsigned long>(a));
-  return buf;
-}
+using km::oracle::hex;
 std::string hex(const void* p) {
   return hex(reinterpret_cast<std::uintptr_t>(p));
 }

@@ -16,6 +16,7 @@
 
 #include "heap_test_support.h"
 #include "kmalloc/heap.h"
+#include "model/text.h"
 
 namespace {
 
@@ -95,10 +96,7 @@ testing::AssertionResult one_report(const Recorder& rec, ErrorKind kind,
 }
 
 std::string hex(const void* p) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%#lx",
-                static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(p)));
-  return buf;
+  return km::oracle::hex(reinterpret_cast<std::uintptr_t>(p));
 }
 
 std::uintptr_t addr(const void* p) {

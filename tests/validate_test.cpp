@@ -19,6 +19,7 @@
 
 #include "heap_state.h"
 #include "heap_test_support.h"
+#include "model/text.h"
 #include "page/page.h"
 #include "page/page_alloc.h"
 
@@ -31,11 +32,7 @@ using kmtest::RegionHeap;
 
 constexpr std::size_t kPages = 112;
 
-std::string hex(std::uintptr_t v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%#lx", static_cast<unsigned long>(v));
-  return buf;
-}
+using km::oracle::hex;
 
 class ValidateCorruption : public testing::Test {
 protected:
