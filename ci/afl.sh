@@ -84,8 +84,10 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 if [ $smoke -eq 0 ]; then
   for t in "${targets[@]}"; do
+    dict=""
+    [ -f "$OUT/$t.dict" ] && dict="-x $OUT/$t.dict "
     echo "afl.sh: AFL_SKIP_CPUFREQ=1 afl-fuzz -i corpus/${t#fuzz_} -o $dir/findings/$t" \
-      "-x $OUT/$t.dict -- $OUT/$t"
+      "$dict-- $OUT/$t"
   done
   exit 0
 fi

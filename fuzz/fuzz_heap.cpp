@@ -8,9 +8,9 @@
 // one checker is reused (reset() keeps its storage, so inputs do not regrow its tables). A
 // mismatch prints the error, the config and the op list, and aborts.
 //   KMALLOC_FUZZ_TRACE=1    prints the config and each op with its outcome as it runs
-//   KMALLOC_FUZZ_TRACE=cpp  prints the input as a GoogleTest body for tests/regression_test.cpp
-//   KMALLOC_FUZZ_STATS=1    prints "fuzz_stats: inputs=N ops=M ..." at exit (ci/fuzz.sh)
-//   KMALLOC_FUZZ_WALK=N     the full walk every N ops (default 256)
+//   KMALLOC_FUZZ_TRACE=cpp  prints the input as a GoogleTest body for
+//   tests/heap_regression_test.cpp KMALLOC_FUZZ_STATS=1    prints "fuzz_stats: inputs=N ops=M ..."
+//   at exit (ci/fuzz.sh) KMALLOC_FUZZ_WALK=N     the full walk every N ops (default 256)
 // KMALLOC_FUZZ_RECORDS=1 turns on a record mutator (LLVMFuzzerCustomMutator): half of the time
 // one edit of whole 8-byte op records (insert, drop, copy, swap), else libFuzzer's bytes. It is
 // off by default: in 60 s runs from 40 random seeds (2 seeds each, one core each) it reached

@@ -10,7 +10,6 @@
 //                 (any other value but "0") the line is appended to FILE instead, one per process
 //                 (libFuzzer's -fork=N children, whose stderr goes to logs it deletes).
 //   ByteReader    the input, front to back; past the end every read is 0.
-//   init_checker  Checker::init over region(), retried without a DMA zone when that fails.
 //   run_checked   runs one input; a CheckError (any std::exception) is printed and aborts.
 #pragma once
 
@@ -55,30 +54,6 @@ private:
 };
 
 [[noreturn]] void fail(const std::exception& e);
-
-template <class Checker> km::Status init_checker(Checker& checker, km::Config& cfg) {
-  km::Status st = checker.init(cfg, region(), cfg.arena_size);
-  if (!st.ok && cfg.dma_zone_size != 0) {
-    cfg.dma_zone_size = 0; // the DMA zone would hold only metadata: no DMA zone
-    st = checker.init(cfg, region(), cfg.arena_size);
-  }
-  return st;
-}
-
-// Trace::Ops: the config line, then every op as the checker applies it.
-template <class Checker> void start_trace(Checker& checker, Trace trace) {
-  if (trace == Trace::Ops) {
-    std::printf("config: %s\n", checker.describe_config().c_str());
-    checker.set_trace(stdout);
-  }
-}
-
-// Trace::Cpp: the ops (after the target's config lines) as a C++ array initialiser.
-template <class Checker> void print_cpp_ops(const Checker& checker) {
-  for (const auto& op : checker.ops())
-    std::printf("      %s,\n", to_cpp(op).c_str());
-  std::printf("  };\n");
-}
 
 template <class Body> int run_checked(Body&& body) {
   try {

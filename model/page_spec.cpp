@@ -15,12 +15,6 @@ std::uintptr_t pages_in(unsigned order) {
 
 } // namespace
 
-const char* use_name(Use use) {
-  static constexpr const char* kNames[] = {"metadata", "free", "slab", "large kmalloc",
-                                           "alloc_pages"};
-  return kNames[static_cast<unsigned>(use)];
-}
-
 void PageSpec::init(const Config& cfg, std::uintptr_t arena_start, std::size_t npages,
                     std::size_t metadata_pages) {
   std::fill(std::begin(by_use_), std::end(by_use_), 0);

@@ -24,7 +24,6 @@ namespace km::oracle {
 
 // What a page is used for, and by whom (id: a slab number or a handle, as the checker says).
 enum class Use : std::uint8_t { Metadata, Free, Slab, Large, Pages };
-const char* use_name(Use use);
 
 struct PageUse {
   Use use = Use::Free;

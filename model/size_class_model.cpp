@@ -86,17 +86,6 @@ void SizeClassModel::init(const Config& cfg) {
             [](const IndexEntry& a, const IndexEntry& b) { return a.size < b.size; });
 }
 
-std::vector<std::string> SizeClassModel::all_cache_names() const {
-  std::vector<std::string> out;
-  for (CacheType t : {CacheType::Normal, CacheType::Reclaim, CacheType::Dma}) {
-    if (t == CacheType::Reclaim && !has_reclaim_type())
-      continue;
-    for (std::size_t c : caches_)
-      out.push_back(cache_name(t, c));
-  }
-  return out;
-}
-
 std::size_t SizeClassModel::class_size(std::size_t size) const {
   if (size == 0)
     return 0;

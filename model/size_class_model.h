@@ -70,8 +70,6 @@ public:
 
   // The ascending kmalloc cache sizes of one type.
   const std::vector<std::size_t>& cache_sizes() const { return caches_; }
-  // Every kmalloc cache name the heap must have (all types).
-  std::vector<std::string> all_cache_names() const;
 
   // The first cache size >= size (0 < size <= max_cache_size), else 0.
   std::size_t class_size(std::size_t size) const;
