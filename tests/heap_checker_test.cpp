@@ -216,6 +216,53 @@ TEST(HeapChecker, FiresOnAnObjectTheModelDidNotSee) {
   EXPECT_NE(what.find("(AC1)"), std::string::npos) << what;
 }
 
+// NO2 when the object is freed: the pattern is checked before every free.
+TEST(HeapChecker, FiresOnAnOverwriteSeenAtFree) {
+  const std::string what = failure_of(
+      {kmalloc_op(300)},
+      [](HeapChecker& c) { reinterpret_cast<unsigned char*>(c.allocation(0).addr)[299] ^= 4; },
+      {free_op(0)});
+  EXPECT_NE(what.find("byte +299 "), std::string::npos) << what;
+  EXPECT_NE(what.find("before its free (NO2)"), std::string::npos) << what;
+}
+
+// MU1 the other way: the heap reports a misuse the model did not predict (a bad free made
+// behind the checker's back, while its report handler is installed).
+TEST(HeapChecker, FiresOnAnUnexpectedReport) {
+  const std::string what = failure_of(
+      {kmalloc_op(64)},
+      [](HeapChecker& c) { c.heap().kfree(reinterpret_cast<void*>(c.allocation(0).addr + 8)); },
+      {kmalloc_op(8)});
+  EXPECT_NE(
+      what.find(
+          "reports differ (MU1): expected none; got [kmalloc: BUG kfree: Invalid object pointer"),
+      std::string::npos)
+      << what;
+}
+
+// AC3 in the full walk: the heap's free blocks are no longer the model's.
+TEST(HeapChecker, FiresWhenTheFreeBlocksDiffer) {
+  const std::string what = failure_of({},
+                                      [](HeapChecker& c) {
+                                        ASSERT_NE(c.heap().alloc_pages(GFP_KERNEL, 2), nullptr);
+                                        c.walk();
+                                      },
+                                      {});
+  EXPECT_NE(what.find("free blocks differ (AC3)"), std::string::npos) << what;
+}
+
+// The cache list in the full walk: a cache the model never saw created.
+TEST(HeapChecker, FiresOnACacheTheModelDidNotSee) {
+  const std::string what =
+      failure_of({},
+                 [](HeapChecker& c) {
+                   ASSERT_NE(c.heap().kmem_cache_create("stray", 40, 0, 0, nullptr), nullptr);
+                   c.walk();
+                 },
+                 {});
+  EXPECT_NE(what.find("for_each_cache lists"), std::string::npos) << what;
+}
+
 TEST(HeapOp, PrintsReadableSequences) {
   const std::vector<Op> ops = {kmalloc_op(96), free_op(0), free_op(0),
                                Op{.kind = OpKind::CacheCreate, .size = 24, .flags = 0},
