@@ -1,24 +1,48 @@
 #!/usr/bin/env bash
-# ci/mutants.sh - mutation testing: how strong is the test suite?
+# ci/mutants.sh - mutation testing: how strong is the test suite, and how strong is fuzzing alone?
 #
-# For each mutant of tools/mutants.tsv (id, file, original text, replacement, reason), in a
-# scratch copy of the repository (never this tree), apply the edit, rebuild incrementally, run
-# the suite and record whether it fails ("killed"), how long it took, and the first failing
-# test; then revert. The original text must occur exactly once in its file, or the script
-# fails loudly (so the list follows code moves). Not part of CI.
+# For each mutant of tools/mutants.tsv (id, file, original text, replacement, reason[,
+# equivalent: argument]), in a scratch copy of the repository (never this tree), apply the edit,
+# rebuild incrementally, run the check and record whether it fails ("killed"), how long it took
+# and what fired; then revert. The original text must occur exactly once in its file, or the
+# script fails loudly (so the list follows code moves). Not part of CI.
 #
 # Usage: ci/mutants.sh [--only ID...] [--smoke] [--fuzz-only] [--check] [--list FILE]
+#        ci/mutants.sh --summary RESULTS.tsv
+#   (default)     whole suite: the dev-like g++ build ($KM_MUTANTS_DIR/build), then
+#                 `ctest --stop-on-failure`; "fired" is the first failing test
+#   --fuzz-only   fuzzing alone, no unit tests: the libFuzzer fuzz_heap of the `fuzz` preset
+#                 (clang-14, ASan+UBSan, internal checks on; $KM_MUTANTS_DIR/build-fuzz, only
+#                 the fuzz_heap target, so a mutant is one object and a relink) runs in one
+#                 process with -seed=1 -max_total_time=$KM_MUTANTS_FUZZ_TIME -timeout=5 (and an
+#                 outer `timeout`) on a fresh copy of the FROZEN seed corpus: corpus/heap as of
+#                 commit 8021748 (coverage inputs of the unmutated allocator, written before this
+#                 score existed; extracted once into $KM_MUTANTS_DIR/seeds-8021748). Killed = the
+#                 fuzzer (or the seed replay) finds a crash, mismatch or hang. "fired" is the
+#                 checker's invariant tag ("NO2", "MU1"; else "CheckError: <first words>"),
+#                 "KM_CHECK"/"KM_DCHECK file:line", "ASan <kind>", "UBSan", "timeout" (a hang)...
 #   --only ID...  just these mutants (ids up to the next --option)
 #   --smoke       just the first 3 mutants
-#   --fuzz-only   instead of ctest, replay the checked-in fuzz corpora (corpus/*) with the g++
-#                 replay binaries fuzz/*_replay, stopping at the first failing target
 #   --check       only verify that every original text occurs exactly once; no build
 #   --list FILE   another mutant list (default tools/mutants.tsv)
-# Each run overwrites $KM_MUTANTS_DIR/results-<mode>.tsv (id, status, seconds to kill, build
-# seconds, first failing test, reason). A build failure of a mutant counts as "invalid".
-# Environment: KM_MUTANTS_DIR (default /tmp/kmalloc-mutants: src/ is the scratch copy, build/ its
-# persistent dev-like build, results-*.tsv the per-run results), KM_MUTANTS_JOBS (default 2),
-# KM_MUTANTS_TIMEOUT (per-test timeout in seconds, default 60).
+#   --summary F   print the summary of a results file and exit (also printed after each run):
+#                 killed/total (equivalent and invalid mutants are not in the total), median
+#                 time-to-kill, the tally of what fired, the equivalents and the survivors
+# Each run overwrites $KM_MUTANTS_DIR/results-<suite|fuzz>.tsv (id, status, seconds to kill,
+# build seconds, what fired, phase, reason; phase is "seeds" when the frozen seeds alone killed
+# it, "fuzz" when new inputs did). A build failure of a mutant counts as "invalid".
+# Environment: KM_MUTANTS_DIR (default /tmp/kmalloc-mutants), KM_MUTANTS_JOBS (default 2),
+# KM_MUTANTS_TIMEOUT (per-test timeout of the suite in seconds, default 60), KM_MUTANTS_FUZZ_TIME
+# (seconds of fuzzing per mutant, default 20).
+#
+# Measured: KM_MUTANTS_DIR=/tmp/kmalloc-mutants-wt2 nice -n 10 ci/mutants.sh --fuzz-only (whole
+# list, 20 s a mutant, one process, a 2-core machine shared with other builds; 17.5 min):
+#   killed 110/149 (73.8%; 151 mutants, 2 argued equivalent, 0 invalid), median time-to-kill
+#   0.3 s (max 10.5 s; 104 killed by the frozen seeds alone, 6 by new inputs). What fired: 57
+#   CheckErrors without a tag (init and layout checks, empty-slab release, validate(), zeroed
+#   contents...), MU1 17, AC2 16, SC1 5, AC3 2, NO1 2, NO2 1, UBSan 5, ASan internal CHECK 3,
+#   KM_DCHECK 1, libFuzzer timeout 1. Near the limit: B26 was killed at 20.9 s in an earlier run
+#   and survived this one (-max_total_time counts wall time, so a loaded machine runs fewer inputs).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +51,7 @@ mode=suite
 only=()
 smoke=0
 check_only=0
+summary_file=
 while [[ $# -gt 0 ]]; do
   case "$1" in
   --only)
@@ -40,6 +65,7 @@ while [[ $# -gt 0 ]]; do
   --fuzz-only) mode=fuzz; shift ;;
   --check) check_only=1; shift ;;
   --list) list=$(realpath "$2"); shift 2 ;;
+  --summary) summary_file=$(realpath "$2"); shift 2 ;;
   *) echo "mutants.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -47,9 +73,74 @@ done
 work=${KM_MUTANTS_DIR:-/tmp/kmalloc-mutants}
 jobs=${KM_MUTANTS_JOBS:-2}
 timeout=${KM_MUTANTS_TIMEOUT:-60}
+fuzz_time=${KM_MUTANTS_FUZZ_TIME:-20}
+seed_commit=8021748
 src="$work/src"
-build="$work/build"
 mkdir -p "$work"
+
+# summary.py RESULTS: the summary of a results file (see --summary).
+summary_py="$work/summary.py"
+cat >"$summary_py" <<'PY'
+import statistics, sys
+from collections import Counter
+rows = []
+for line in open(sys.argv[1], encoding="utf-8"):
+    if line.startswith("#") or not line.strip():
+        continue
+    f = line.rstrip("\n").split("\t")
+    f += ["-"] * (7 - len(f))
+    rows.append(dict(id=f[0], status=f[1], kill=f[2], build=f[3], fired=f[4], phase=f[5],
+                     reason=f[6]))
+equiv = [r for r in rows if r["status"].endswith("(equiv)")]
+invalid = [r for r in rows if r["status"].startswith("invalid") and r not in equiv]
+scored = [r for r in rows if r not in equiv and r not in invalid]
+killed = [r for r in scored if r["status"] == "killed"]
+survived = [r for r in scored if r["status"] == "survived"]
+times = [float(r["kill"]) for r in killed if r["kill"] not in ("", "-")]
+med = "%.1f s" % statistics.median(times) if times else "-"
+print("killed %d/%d (%.1f%%), survived %d; invalid %d, equivalent %d (neither in the total);"
+      " median time-to-kill %s" % (len(killed), len(scored),
+      100.0 * len(killed) / len(scored) if scored else 0.0, len(survived), len(invalid),
+      len(equiv), med))
+if times:
+    q = sorted(times)
+    print("time-to-kill: min %.1f s, max %.1f s, %d of %d within 10 s"
+          % (q[0], q[-1], sum(1 for t in q if t <= 10.0), len(q)))
+phases = Counter(r["phase"] for r in killed if r["phase"] not in ("", "-"))
+if phases:
+    print("killed by: " + ", ".join("%s %d" % (k, v) for k, v in phases.most_common()))
+def kind(fired):  # the check: an invariant tag, a sanitizer, KM_(D)CHECK, a timeout...
+    if fired.startswith(("KM_CHECK", "KM_DCHECK")):
+        return fired.split(" ")[0]
+    if fired.startswith("CheckError: "):
+        return "CheckError without a tag"
+    return fired
+def tabulate(title, counter):
+    print(title)
+    for k, v in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])):
+        print("  %3d  %s" % (v, k))
+tabulate("what fired:", Counter(kind(r["fired"]) for r in killed))
+untagged = Counter(r["fired"][len("CheckError: "):] for r in killed
+                   if r["fired"].startswith("CheckError: "))
+if untagged:
+    tabulate("  the CheckErrors without a tag, by their first words:", untagged)
+if equiv:
+    print("equivalent (not scored):")
+    for r in equiv:
+        print("  %s %s: %s" % (r["id"], r["status"], r["reason"]))
+if invalid:
+    print("invalid (do not build; fix the mutant):")
+    for r in invalid:
+        print("  %s: %s" % (r["id"], r["fired"]))
+if survived:
+    print("survivors:")
+    for r in survived:
+        print("  %s: %s" % (r["id"], r["reason"]))
+PY
+if [[ -n "$summary_file" ]]; then
+  python3 "$summary_py" "$summary_file"
+  exit 0
+fi
 
 # apply.py MODE FILE ORIG REPL: MODE=count prints the number of occurrences of ORIG; MODE=apply
 # replaces the single occurrence (exit 3 if it is not exactly one). \n and \t are unescaped.
@@ -126,15 +217,50 @@ mkdir -p "$src"
     cp "$repo/$f" "$src/$f"
   fi
 done
-if [[ ! -f "$build/build.ninja" ]]; then
-  # The dev preset's settings (g++, Debug, internal checks, -Werror), gold for faster links.
-  cmake -S "$src" -B "$build" -G Ninja -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ \
-    -DCMAKE_BUILD_TYPE=Debug -DKMALLOC_INTERNAL_CHECKS=ON -DKMALLOC_WERROR=ON \
-    -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=gold -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=gold >/dev/null
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+if [[ $mode == suite ]]; then
+  build="$work/build"
+  targets=()
+  if [[ ! -f "$build/build.ninja" ]]; then
+    # The dev preset's settings (g++, Debug, internal checks, -Werror), gold for faster links.
+    cmake -S "$src" -B "$build" -G Ninja -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ \
+      -DCMAKE_BUILD_TYPE=Debug -DKMALLOC_INTERNAL_CHECKS=ON -DKMALLOC_WERROR=ON \
+      -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=gold -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=gold >/dev/null
+  fi
+else
+  build="$work/build-fuzz"
+  targets=(fuzz_heap)
+  if [[ ! -f "$build/build.ninja" ]]; then
+    # The fuzz preset's settings: clang-14, libFuzzer + ASan + UBSan, internal checks on.
+    cmake -S "$src" -B "$build" -G Ninja -DCMAKE_C_COMPILER=clang-14 \
+      -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DKMALLOC_INTERNAL_CHECKS=ON "-DKMALLOC_SANITIZE=address;undefined" \
+      -DKMALLOC_BUILD_FUZZ=ON -DKMALLOC_BUILD_TESTS=OFF -DKMALLOC_WERROR=ON "${launcher[@]}" \
+      >/dev/null
+  fi
+  # The frozen seeds, extracted once.
+  seeds="$work/seeds-$seed_commit/corpus/heap"
+  if [[ ! -d "$seeds" ]]; then
+    rm -rf "$work/seeds-$seed_commit.tmp"
+    mkdir -p "$work/seeds-$seed_commit.tmp"
+    git -C "$repo" archive "$seed_commit" corpus/heap | tar -x -C "$work/seeds-$seed_commit.tmp"
+    mv "$work/seeds-$seed_commit.tmp" "$work/seeds-$seed_commit"
+  fi
+  fuzz_args=(-seed=1 -max_total_time="$fuzz_time" -timeout=5 -print_final_stats=1)
+  # fuzz_heap.options as ci/fuzz.sh reads it (max_len).
+  while IFS='=' read -r k v; do
+    k=$(echo "$k" | tr -d ' ')
+    v=$(echo "$v" | tr -d ' ')
+    [[ -z "$k" || "${k:0:1}" == "[" || "${k:0:1}" == "#" || "$k" == dict ]] && continue
+    fuzz_args+=("-$k=$v")
+  done <"$src/fuzz/fuzz_heap.options"
 fi
 echo "mutants.sh: building the unmutated scratch copy in $build"
-ninja -C "$build" -j"$jobs" >"$work/build-base.log" 2>&1 || {
-  tail -30 "$work/build-base.log"
+ninja -C "$build" -j"$jobs" "${targets[@]}" >"$work/build-base-$mode.log" 2>&1 || {
+  tail -30 "$work/build-base-$mode.log"
   echo "mutants.sh: the unmutated tree does not build" >&2
   exit 1
 }
@@ -144,36 +270,89 @@ run_tests() { # $1: log file. Exit status: 0 all passed.
     ctest --test-dir "$build" -j"$jobs" --timeout "$timeout" --stop-on-failure \
       >"$1" 2>&1
   else
-    local t
-    for t in heap; do
-      echo "== fuzz_${t}_replay corpus/$t" >>"$1"
-      # In a subshell whose stderr is the log: bash's "Aborted" notice goes there too.
-      if ! (timeout "$timeout" "$build/fuzz/fuzz_${t}_replay" "$src/corpus/$t" >>"$1" 2>&1) \
-        2>>"$1"; then
-        echo "FAILED fuzz_${t}_replay" >>"$1"
-        return 1
-      fi
-    done
+    local corpus="$work/fuzz-corpus"
+    rm -rf "$corpus" "$work/artifacts"
+    mkdir -p "$work/artifacts"
+    cp -r "$seeds" "$corpus"
+    # One process; the outer timeout catches what -timeout=5 cannot (a hang in the seed replay
+    # before libFuzzer's alarm is armed, a wedged exit). In a subshell whose stderr is the log:
+    # bash's "Aborted" notice goes there too.
+    (cd "$work/artifacts" && timeout -k 10 $((fuzz_time + 120)) "$build/fuzz/fuzz_heap" \
+      "${fuzz_args[@]}" -artifact_prefix="$work/artifacts/" "$corpus" >>"$1" 2>&1) 2>>"$1"
   fi
 }
 
-first_failure() { # $1: log file
+# fired LOG RC: what killed the mutant.
+fired() {
   if [[ $mode == suite ]]; then
     grep -m1 -E '\*\*\*(Failed|Timeout|Exception)|\(Failed\)|\(Timeout\)|\(Subprocess' "$1" |
       sed -E 's/^ *[0-9]+\/[0-9]+ Test +#[0-9]+: ([^ ]+).*/\1/' || true
+    return
+  fi
+  local line tag
+  if [[ $2 -eq 124 || $2 -eq 137 ]]; then
+    echo "timeout (outer, $((fuzz_time + 120)) s)"
+    return
+  fi
+  # The first line that names a failure, in the order they were printed.
+  # (ASan prints "==PID==ERROR: ...", libFuzzer "==PID== ERROR: ...".)
+  line=$(grep -m1 -aE '^heap check failed: |^heap init failed: |kmalloc: CHECK failed: |ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer|UndefinedBehaviorSanitizer)|AddressSanitizer: CHECK failed|runtime error: |^kmalloc_init_region\(' \
+    "$1" || true)
+  case "$line" in
+  "heap check failed: "* | "heap init failed: "* | kmalloc_init_region\(*)
+    tag=$(grep -oE '\([A-Z]{2,3}[0-9]+\)' <<<"$line" | head -1 | tr -d '()' || true)
+    if [[ -n "$tag" ]]; then
+      echo "$tag"
+    else
+      # Untagged: its first words, numbers as N, so that the tally groups them.
+      echo "CheckError: $(sed -E 's/^heap check failed: //; s/0x[0-9a-f]+/N/g; s/[0-9]+/N/g' \
+        <<<"$line" | cut -c1-48)"
+    fi
+    ;;
+  *"kmalloc: CHECK failed: "*)
+    # "kmalloc: CHECK failed: FILE:LINE: expr": KM_DCHECK or KM_CHECK, from the source line.
+    local loc f n kind
+    loc=$(sed -E 's/.*CHECK failed: ([^:]+):([0-9]+):.*/\1:\2/' <<<"$line")
+    f=${loc%:*}
+    n=${loc##*:}
+    kind=$(sed -n "${n}p" "$f" 2>/dev/null | grep -oE 'KM_D?CHECK' | head -1 || true)
+    echo "${kind:-KM_CHECK} ${f#"$src"/}:$n"
+    ;;
+  *"libFuzzer: timeout"*) echo "timeout (libFuzzer -timeout=5)" ;;
+  *"libFuzzer: out-of-memory"*) echo "libFuzzer out-of-memory" ;;
+  *"libFuzzer: "*) echo "libFuzzer $(sed -E 's/.*libFuzzer: ([a-z -]+).*/\1/' <<<"$line")" ;;
+  *"AddressSanitizer: CHECK failed"*) echo "ASan internal CHECK" ;;
+  *"AddressSanitizer: "*)
+    echo "ASan $(sed -E 's/.*AddressSanitizer: ([A-Za-z-]+).*/\1/' <<<"$line")"
+    ;;
+  *"LeakSanitizer"*) echo "LSan leak" ;;
+  *"runtime error: "* | *UndefinedBehaviorSanitizer*)
+    echo "UBSan $(sed -E 's/.*runtime error: //' <<<"$line" | cut -c1-40)"
+    ;;
+  *) echo "exit $2 ($(grep -m1 -aE 'deadly signal|Aborted|Segmentation' "$1" | cut -c1-40 || true))" ;;
+  esac
+}
+
+phase_of() { # $1: log. "seeds" when libFuzzer never finished the seed replay (INITED).
+  if [[ $mode == suite ]]; then
+    echo -
+  elif grep -qa 'INITED' "$1"; then
+    echo fuzz
   else
-    grep -m1 '^FAILED ' "$1" | sed 's/^FAILED //' || true
+    echo seeds
   fi
 }
 
-echo "mutants.sh: the unmutated suite must pass first"
+echo "mutants.sh: the unmutated $mode run must pass first"
+: >"$work/base-$mode.log"
 if ! run_tests "$work/base-$mode.log"; then
-  echo "mutants.sh: the unmutated suite fails; see $work/base-$mode.log" >&2
+  echo "mutants.sh: the unmutated $mode run fails ($(fired "$work/base-$mode.log" 1));" \
+    "see $work/base-$mode.log" >&2
   exit 1
 fi
 
 results="$work/results-$mode.tsv"
-: >"$results"
+printf '# id\tstatus\tkill_s\tbuild_s\tfired\tphase\treason\n' >"$results"
 log="$work/mutant.log"
 restore() { # put every file back as in this tree
   local f
@@ -188,61 +367,51 @@ for line in "${selected[@]}"; do
     exit 1
   }
   t0=$(date +%s.%N)
-  if ! ninja -C "$build" -j"$jobs" >"$log" 2>&1; then
+  phase=-
+  if ! ninja -C "$build" -j"$jobs" "${targets[@]}" >"$log" 2>&1; then
     status=invalid
     what=$(grep -m1 -E 'error:' "$log" | cut -c1-160 || true)
     t_kill=-
   else
     t1=$(date +%s.%N)
     : >"$log.run"
-    if run_tests "$log.run"; then
+    rc=0
+    run_tests "$log.run" || rc=$?
+    if [[ $rc -eq 0 ]]; then
       status=survived
       what=-
       t_kill=-
     else
       status=killed
-      what=$(first_failure "$log.run")
-      t_kill=$(echo "$(date +%s.%N) - $t1" | bc)
-      t_kill=$(printf '%.2f' "$t_kill")
+      what=$(fired "$log.run" "$rc")
+      phase=$(phase_of "$log.run")
+      t_kill=$(printf '%.2f' "$(echo "$(date +%s.%N) - $t1" | bc)")
+      cp "$log.run" "$work/killed-$mode-$id.log"
     fi
   fi
   build_s=$(printf '%.1f' "$(echo "${t1:-$t0} - $t0" | bc)")
   restore "$file"
   trap - EXIT
   [[ -n "${equiv:-}" ]] && status="$status(equiv)"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$status" "$t_kill" "$build_s" "${what:--}" "$reason" \
-    >>"$results"
-  printf '%-4s %-16s kill=%5ss build=%5ss %s\n' "$id" "$status" "$t_kill" "$build_s" "${what:--}"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$status" "$t_kill" "$build_s" "${what:--}" \
+    "$phase" "$reason" >>"$results"
+  printf '%-4s %-16s kill=%6ss build=%5ss %-6s %s\n' "$id" "$status" "$t_kill" "$build_s" \
+    "$phase" "${what:--}"
   unset t1
 done
 elapsed=$(($(date +%s) - start_all))
 # Leave the scratch build unmutated for the next run.
-ninja -C "$build" -j"$jobs" >"$log" 2>&1 || true
+ninja -C "$build" -j"$jobs" "${targets[@]}" >"$log" 2>&1 || true
 
 echo
 echo "== mutation table ($mode mode, $list)"
-printf '%-4s %-16s %8s %8s  %s\n' id status kill_s build_s "first failing test / reason"
-while IFS=$'\t' read -r id status t_kill build_s what reason; do
-  printf '%-4s %-16s %8s %8s  %s\n' "$id" "$status" "$t_kill" "$build_s" \
+printf '%-4s %-16s %8s %8s %-6s %s\n' id status kill_s build_s phase "what fired / reason"
+while IFS=$'\t' read -r id status t_kill build_s what phase reason; do
+  [[ "$id" == \#* ]] && continue
+  printf '%-4s %-16s %8s %8s %-6s %s\n' "$id" "$status" "$t_kill" "$build_s" "$phase" \
     "$([[ $status == killed* ]] && echo "$what" || echo "$reason")"
 done <"$results"
-total=$(wc -l <"$results")
-killed=$(grep -c $'\tkilled' "$results" || true)
-survived=$(grep -c $'\tsurvived' "$results" || true)
-invalid=$(grep -c $'\tinvalid' "$results" || true)
-median=$(awk -F'\t' '$2 ~ /^killed/ {print $3}' "$results" | sort -g |
-  awk '{a[NR]=$1} END {if (NR == 0) print "-"; else if (NR % 2) print a[(NR+1)/2];
-       else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}')
 echo
-echo "== summary ($mode mode)"
-echo "killed $killed/$total, survived $survived, invalid $invalid; median time-to-kill ${median}s;" \
-  "run took ${elapsed}s"
-if [[ $survived -gt 0 ]]; then
-  echo "survivors:"
-  awk -F'\t' '$2 ~ /^survived/ {printf "  %s %s: %s\n", $1, $2, $6}' "$results"
-fi
-if [[ $invalid -gt 0 ]]; then
-  echo "invalid (do not build; fix the mutant):"
-  awk -F'\t' '$2 ~ /^invalid/ {printf "  %s: %s\n", $1, $5}' "$results"
-fi
+echo "== summary ($mode mode$([[ $mode == fuzz ]] && echo ", ${fuzz_time} s a mutant"), run took ${elapsed}s)"
+python3 "$summary_py" "$results"
 echo "results: $results"
