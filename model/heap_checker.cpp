@@ -108,6 +108,26 @@ std::size_t first_difference(const unsigned char* b, const std::uint64_t* word, 
   return hi;
 }
 
+// Each field of the heap's layout of a cache that differs from the kernel's rules, as
+// " field heap/model", or "".
+std::string layout_difference(const CacheInfo& info, const model::slab::ModelLayout& l) {
+  std::string out;
+  auto field = [&](const char* name, unsigned heap, unsigned model) {
+    if (heap != model)
+      out += std::string(" ") + name + " " + std::to_string(heap) + ", the kernel's rules give " +
+             std::to_string(model) + ";";
+  };
+  field("object_size", info.object_size, l.object_size);
+  field("stride", info.size, l.size);
+  field("align", info.align, l.align);
+  field("free pointer offset", info.offset, l.offset);
+  field("order", info.order, l.order);
+  field("min_order", info.min_order, l.min_order);
+  field("objects", info.objects_per_slab, l.objects);
+  field("min_partial", info.min_partial, l.min_partial);
+  return out;
+}
+
 // IdMap: a sorted vector of (key, id).
 template <class Map> auto id_slot(Map& m, std::uint64_t key) {
   return std::lower_bound(m.begin(), m.end(), key,
@@ -273,12 +293,10 @@ void HeapChecker::start(const Config& cfg, CheckerOptions opts) {
         fail("no cache " + c.name + " at init");
       c.ptr = it->second;
       const CacheInfo info = heap.cache_info(ptr_of_cache(c.ptr));
-      if (!c.layout.ok || info.size != c.layout.size || info.order != c.layout.order ||
-          info.objects_per_slab != c.layout.objects)
-        fail(c.name + ": stride " + std::to_string(info.size) + " order " +
-             std::to_string(info.order) + " objects " + std::to_string(info.objects_per_slab) +
-             ", the kernel's rule gives " + std::to_string(c.layout.size) + ", " +
-             std::to_string(c.layout.order) + ", " + std::to_string(c.layout.objects));
+      if (!c.layout.ok)
+        fail(c.name + ": the kernel's rules give no layout");
+      if (const std::string d = layout_difference(info, c.layout); !d.empty())
+        fail(c.name + ":" + d + " (AL2, AC1)");
       const auto id = static_cast<std::uint32_t>(caches_.size());
       put_id(by_ptr_, c.ptr, id);
       put_id(kmalloc_by_class_, class_key(t, size), id);
@@ -841,16 +859,8 @@ void HeapChecker::do_create(const Op& op) {
     fail("kmem_cache_create returned " + hex(ptr) + ", the pointer of live " + caches_[other].name);
   const CacheInfo info = heap_->cache_info(s);
   const model::slab::ModelLayout& l = c.layout;
-  if (info.size != l.size || info.align != l.align || info.order != l.order ||
-      info.objects_per_slab != l.objects || info.min_order != l.min_order ||
-      info.object_size != l.object_size)
-    fail(c.name + ": object_size/stride/align/order/objects/min_order " +
-         std::to_string(info.object_size) + "/" + std::to_string(info.size) + "/" +
-         std::to_string(info.align) + "/" + std::to_string(info.order) + "/" +
-         std::to_string(info.objects_per_slab) + "/" + std::to_string(info.min_order) +
-         ", the kernel's rules give " + std::to_string(l.object_size) + "/" +
-         std::to_string(l.size) + "/" + std::to_string(l.align) + "/" + std::to_string(l.order) +
-         "/" + std::to_string(l.objects) + "/" + std::to_string(l.min_order) + " (AL2, AC1)");
+  if (const std::string d = layout_difference(info, l); !d.empty())
+    fail(c.name + ":" + d + " (AL2, AC1)");
   c.ptr = ptr;
   c.live = true;
   put_id(by_ptr_, ptr, id);
@@ -1452,6 +1462,17 @@ void HeapChecker::walk(bool with_validate) {
     }
     fail(what);
   }
+  // page_info of the first and the last page of every free block names that block.
+  for (const FreeBlock& b : got)
+    for (const std::uintptr_t pfn : {b.pfn, b.pfn + (std::uintptr_t{1} << b.order) - 1}) {
+      const PageInfo pi = heap_->page_info(ptr_of(pfn << pages_.page_shift()));
+      if (pi.owner != PageOwner::Free || pi.block != b.pfn << pages_.page_shift() ||
+          pi.order != b.order)
+        fail("page_info(" + hex(pfn << pages_.page_shift()) + ") says " +
+             page_owner_name(pi.owner) + " block " + hex(pi.block) + " order " +
+             std::to_string(pi.order) + ", the model's free block " +
+             hex(b.pfn << pages_.page_shift()) + " order " + std::to_string(b.order) + " (AC3)");
+    }
   if (const std::string z = zone_mismatch(); !z.empty())
     fail(z);
   // AC1: every cache's counters; the cache list.
