@@ -542,7 +542,6 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
     release_slab(u.id); // an empty slab of another cache went back and was reused
     u = pages_.use(p >> pages_.page_shift());
   }
-  bool fresh = false;
   if (u.use != Use::Slab) {
     // A new slab: the heap may make one only when no free object is reachable (empty slabs
     // that went back first).
@@ -573,12 +572,11 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
     s.order = order;
     s.capacity = static_cast<unsigned>((ps << order) / stride);
     s.first_slot = static_cast<std::uint32_t>(slot_pool_.size());
-    slot_pool_.resize(slot_pool_.size() + s.capacity, kNone);
+    slot_pool_.resize(slot_pool_.size() + s.capacity, kNeverUsed);
     slabs_.push_back(std::move(s));
     c.slabs.push_back(id);
     c.capacity += slabs_[id].capacity;
     u = PageUse{Use::Slab, id};
-    fresh = true;
   }
   ModelSlab& s = slabs_[u.id];
   const std::uintptr_t off = p - s.base;
@@ -586,8 +584,9 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
     fail(call() + ": not an object boundary of its slab " + hex(s.base) + " (stride " +
          std::to_string(stride) + ")");
   const auto idx = static_cast<unsigned>(off / stride);
-  if (slot(s, idx) != kNone)
+  if (slot(s, idx) < kNeverUsed)
     fail(call() + ": the object is live " + h_name(slot(s, idx)) + " (NO1)");
+  const bool first_use = slot(s, idx) == kNeverUsed;
   slot(s, idx) = h;
   ++s.live;
   ++c.live_objects;
@@ -608,10 +607,10 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
   if (zero) {
     a.zero_hi = a.requested;
     check_content(h, "after a zeroing allocation");
-  } else if (fresh && c.ctor) {
+  } else if (first_use && c.ctor) { // the constructor ran on every object of a new slab
     for (std::size_t i = 0; i < a.requested; ++i)
       if (reinterpret_cast<const unsigned char*>(p)[i] != ctor_byte(i))
-        fail(call() + ": a new slab's object without the constructor's bytes at +" +
+        fail(call() + ": an object never used before without the constructor's bytes at +" +
              std::to_string(i));
   }
 }
@@ -1088,7 +1087,7 @@ HeapChecker::FreeVerdict HeapChecker::judge_free(FreeRoute route, std::uintptr_t
   if ((addr - s.base) % stride != 0 || (addr - s.base) / stride >= s.capacity)
     return v;
   const Handle occupant = slot(s, static_cast<unsigned>((addr - s.base) / stride));
-  if (occupant == kNone) {
+  if (occupant >= kNeverUsed) {
     v.kind = ErrorKind::ObjectDoubleFree;
     return v;
   }

@@ -51,6 +51,7 @@ public:
 };
 
 inline constexpr std::uint32_t kNone = 0xffffffffu;
+inline constexpr std::uint32_t kNeverUsed = 0xfffffffeu; // a slab slot no object was taken from
 
 // What a handle holds.
 enum class Kind : std::uint8_t { Null, Zero, Object, Large, Pages };
@@ -90,7 +91,7 @@ struct ModelSlab {
   unsigned order = 0;
   unsigned capacity = 0;
   unsigned live = 0;
-  std::uint32_t first_slot = 0; // its objects' live handles (or kNone) start here in the pool
+  std::uint32_t first_slot = 0; // its objects' live handles (kNone: freed, kNeverUsed) in the pool
 };
 
 // A small map kept as a vector sorted by key: no allocation per entry, and cleared keeping
