@@ -5,7 +5,7 @@
 //   BM_FuzzMix       fuzz_heap's LLVMFuzzerTestOneInput on 64 inputs of 1,023 random op records
 //                    each (fixed seed): the fuzz mix, every op kind at its decoder's rate, every
 //                    config the header can say. The full walk runs every KMALLOC_FUZZ_WALK ops
-//                    (fuzz_heap's default 256) and in finish(), and is counted in the rate.
+//                    (fuzz_heap's default 1000) and in finish(), and is counted in the rate.
 //                    Counter checked_ops: ops applied to heap and model and compared, per second.
 //   BM_FuzzCorpus    the same over corpus/heap: short inputs, where setup and finish() weigh more.
 //   BM_PerOp/L       one kmalloc and one kfree (of a random live object) through

@@ -8,9 +8,10 @@
 // one checker is reused (reset() keeps its storage, so inputs do not regrow its tables). A
 // mismatch prints the error, the config and the op list, and aborts.
 //   KMALLOC_FUZZ_TRACE=1    prints the config and each op with its outcome as it runs
-//   KMALLOC_FUZZ_TRACE=cpp  prints the input as a GoogleTest body for
-//   tests/heap_regression_test.cpp KMALLOC_FUZZ_STATS=1    prints "fuzz_stats: inputs=N ops=M ..."
-//   at exit (ci/fuzz.sh) KMALLOC_FUZZ_WALK=N     the full walk every N ops (default 256)
+//   KMALLOC_FUZZ_TRACE=cpp  the input as a GoogleTest body (tests/heap_regression_test.cpp)
+//   KMALLOC_FUZZ_STATS=1    "fuzz_stats: inputs=N ops=M ..." at exit (ci/fuzz.sh)
+//   KMALLOC_FUZZ_WALK=N     the full walk every N ops (default 1000: an input has at most
+//                           1,024 ops, and finish() walks again)
 // KMALLOC_FUZZ_RECORDS=1 turns on a record mutator (LLVMFuzzerCustomMutator): half of the time
 // one edit of whole 8-byte op records (insert, drop, copy, swap), else libFuzzer's bytes. It is
 // off by default: in 60 s runs from 40 random seeds (2 seeds each, one core each) it reached
@@ -39,7 +40,7 @@ using km::oracle::HeapChecker;
 unsigned walk_interval() {
   static const unsigned n = [] {
     const char* v = std::getenv("KMALLOC_FUZZ_WALK");
-    return v != nullptr && *v != '\0' ? static_cast<unsigned>(std::strtoul(v, nullptr, 10)) : 256u;
+    return v != nullptr && *v != '\0' ? static_cast<unsigned>(std::strtoul(v, nullptr, 10)) : 1000u;
   }();
   return n;
 }
