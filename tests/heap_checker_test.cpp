@@ -83,6 +83,27 @@ TEST(HeapChecker, MixedLayersRunClean) {
   EXPECT_EQ(checker.live_count(), 0u);
 }
 
+// gfp bits outside __GFP_BITS_MASK: krealloc of a live object and kmem_cache_alloc refuse them
+// with NULL and a warning (none with __GFP_NOWARN), as kmalloc does; the model predicts both.
+TEST(HeapChecker, InvalidGfpBitsAreRefusedEverywhere) {
+  constexpr gfp_t kBadBit = 0x800000;
+  const std::vector<Op> ops = {
+      kmalloc_op(100),
+      Op{.kind = OpKind::Krealloc, .size = 500, .gfp = GFP_KERNEL | kBadBit, .handle = 0},
+      Op{.kind = OpKind::Krealloc, .size = 500, .gfp = GFP_KERNEL | kBadBit | __GFP_NOWARN},
+      Op{.kind = OpKind::CacheCreate, .size = 72},
+      Op{.kind = OpKind::CacheAlloc, .gfp = GFP_KERNEL | kBadBit, .cache = 0},
+      Op{.kind = OpKind::CacheAlloc, .gfp = GFP_KERNEL | kBadBit | __GFP_NOWARN, .cache = 0},
+      Op{.kind = OpKind::Verify, .handle = 0}};
+  EXPECT_EQ(failure_of(ops,
+                       [](HeapChecker& c) {
+                         EXPECT_EQ(c.allocation(1).addr, 0u);
+                         EXPECT_EQ(c.allocation(2).addr, 0u);
+                       },
+                       {}),
+            "");
+}
+
 // NO2: a byte of a live object changes behind the checker's back.
 TEST(HeapChecker, FiresOnAnOverwrittenObject) {
   const std::string what = failure_of(
