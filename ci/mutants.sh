@@ -207,8 +207,8 @@ if [[ $check_only -eq 1 ]]; then
   exit 0
 fi
 
-# The scratch copy: this tree's tracked and untracked (not ignored) files. Only files whose
-# content differs are copied, so the persistent build stays incremental.
+# The scratch copy: this tree's tracked and untracked (not ignored) files, and only those. Only
+# files whose content differs are copied, so the persistent build stays incremental.
 mkdir -p "$src"
 (cd "$repo" && git ls-files -co --exclude-standard -z) | while IFS= read -r -d '' f; do
   [[ -f "$repo/$f" ]] || continue
@@ -217,6 +217,10 @@ mkdir -p "$src"
     cp "$repo/$f" "$src/$f"
   fi
 done
+# ...and nothing else: a file the tree no longer has (a deleted test) leaves the copy too.
+(cd "$repo" && git ls-files -co --exclude-standard) | sort >"$work/files.txt"
+(cd "$src" && find . -type f -printf '%P\n') | sort | comm -23 - "$work/files.txt" |
+  while IFS= read -r f; do rm -f "$src/$f"; done
 launcher=()
 if command -v ccache >/dev/null 2>&1; then
   launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
