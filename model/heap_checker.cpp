@@ -109,7 +109,7 @@ std::size_t first_difference(const unsigned char* b, const std::uint64_t* word, 
 }
 
 // Each field of the heap's layout of a cache that differs from the kernel's rules, as
-// " field heap/model", or "".
+// " <field> <heap's>, the kernel's rules give <model's>;", or "" when none does.
 std::string layout_difference(const CacheInfo& info, const model::slab::ModelLayout& l) {
   std::string out;
   auto field = [&](const char* name, unsigned heap, unsigned model) {
@@ -193,6 +193,7 @@ void HeapChecker::reset() {
   fail_next_ = cpu_ = 0;
   expected_.clear();
   reports_.clear();
+  history_.resize(kHistory);
   ops_count_ = 0;
   cache_ops_ = 0;
   outcome_ = Outcome{};
@@ -324,8 +325,6 @@ std::string HeapChecker::Outcome::text() const {
 }
 
 void HeapChecker::apply(const Op& op) {
-  if (history_.size() < kHistory)
-    history_.resize(kHistory);
   Step& step = history_[ops_count_++ % kHistory];
   step = Step{op, Outcome{}, creates_handle(op.kind) ? static_cast<Handle>(allocs_.size()) : kNone,
               op.kind == OpKind::CacheCreate ? cache_ops_++ : kNoCache};

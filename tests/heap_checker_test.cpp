@@ -8,6 +8,18 @@
 #include <string>
 #include <vector>
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KM_TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(KM_TEST_ASAN)
+#define KM_TEST_ASAN 1
+#endif
+#ifdef KM_TEST_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include "fuzz/heap_decode.h"
 #include "kmalloc/heap.h"
 #include "model/heap_checker.h"
@@ -24,6 +36,17 @@ km::Config small_config() {
   cfg.nr_cpus = 2;
   cfg.random_seed = 7;
   return cfg;
+}
+
+// Overwrites free (poisoned) heap memory behind the allocator's back, as a heap bug would.
+void scribble(void* p, std::size_t n) {
+#ifdef KM_TEST_ASAN
+  __asan_unpoison_memory_region(p, n);
+#endif
+  std::memset(p, 0x5a, n);
+#ifdef KM_TEST_ASAN
+  __asan_poison_memory_region(p, n);
+#endif
 }
 
 Op kmalloc_op(std::uint64_t size, gfp_t gfp = GFP_KERNEL) {
@@ -282,6 +305,28 @@ TEST(HeapChecker, FiresOnACacheTheModelDidNotSee) {
                  },
                  {});
   EXPECT_NE(what.find("for_each_cache lists"), std::string::npos) << what;
+}
+
+// A ctor cache's object that was never handed out must hold the constructor's bytes: after
+// every other object of the first slab is overwritten behind the checker's back, the next
+// allocation fires (whichever free object the heap picks).
+TEST(HeapChecker, FiresOnAnUnusedObjectWithoutTheConstructorsBytes) {
+  const std::string what =
+      failure_of({Op{.kind = OpKind::CacheCreate, .size = 100, .arg = 1},
+                  Op{.kind = OpKind::CacheAlloc, .cache = 0}},
+                 [](HeapChecker& c) {
+                   const km::CacheInfo info = c.heap().cache_info(
+                       c.heap().page_info(reinterpret_cast<void*>(c.allocation(0).addr)).cache);
+                   const std::uintptr_t base =
+                       c.heap().page_info(reinterpret_cast<void*>(c.allocation(0).addr)).block;
+                   for (unsigned i = 0; i < info.objects_per_slab; ++i)
+                     if (base + i * info.size != c.allocation(0).addr)
+                       scribble(reinterpret_cast<void*>(base + i * info.size), info.object_size);
+                 },
+                 {Op{.kind = OpKind::CacheAlloc, .cache = 0}});
+  EXPECT_NE(what.find("an object never used before without the constructor's bytes at +0"),
+            std::string::npos)
+      << what;
 }
 
 TEST(HeapOp, PrintsReadableSequences) {
