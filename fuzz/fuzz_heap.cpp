@@ -68,8 +68,15 @@ bool init_via_c(HeapChecker& checker, HeapInput& in, km::oracle::CheckerOptions 
                                    (bad.ok ? "valid" : "invalid (" + bad.key + ")"));
   }
   const km::model::OptionPrediction good = km::model::predict_options(in.options);
-  if (!good.ok)
+  if (!good.ok) { // the decoder's config breaks a rule (a 7-page arena, slub_min_order 4)
+    km::reset_c_api_heap();
+    const int rc = kmalloc_init_region(region(), in.cfg.arena_size, in.options.c_str());
+    if (rc != -22)
+      throw km::oracle::CheckError("kmalloc_init_region(\"" + in.options + "\") returned " +
+                                   std::to_string(rc) + ", the option grammar says invalid (" +
+                                   good.key + ")");
     return false;
+  }
   km::Config cfg = good.cfg;
   cfg.arena_size = in.cfg.arena_size; // arena= is the region's size
   const int rc = checker.init_c(cfg, in.options.c_str(), region(), in.cfg.arena_size, opts);
@@ -94,7 +101,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (in.via_c) {
       ok = init_via_c(checker, in, opts);
     } else {
-      ok = checker.init(in.cfg, region(), in.cfg.arena_size, opts).ok;
+      // A config the option grammar refuses must be refused, naming the same key (heap.h: a
+      // region of fewer than 8 pages is named "region", not "arena").
+      km::model::OptionPrediction want = km::model::predict_options(
+          options_of(in.cfg) + ",arena=" + std::to_string(in.cfg.arena_size));
+      if (want.key == "arena")
+        want.key = "region";
+      const km::Status st = checker.init(in.cfg, region(), in.cfg.arena_size, opts);
+      ok = st.ok;
+      if (!want.ok && (ok || st.option == nullptr || want.key != st.option))
+        throw km::oracle::CheckError(
+            "heap init failed: Heap::init(" + options_of(in.cfg) + ") " +
+            (ok ? "accepted it" : std::string("named ") + (st.option ? st.option : "no key")) +
+            ", the option grammar says invalid (" + want.key + ")");
       if (!ok && in.cfg.dma_zone_size != 0) {
         in.cfg.dma_zone_size = 0; // the DMA zone would leave no room: none
         ok = checker.init(in.cfg, region(), in.cfg.arena_size, opts).ok;

@@ -70,11 +70,13 @@ gfp_t decode_gfp(std::uint8_t b) {
   return g;
 }
 
-unsigned decode_object_size(std::uint8_t a, std::uint8_t b) {
+// largest: the config's largest buddy block, 2^(page_shift + max_order) bytes.
+unsigned decode_object_size(std::uint8_t a, std::uint8_t b, unsigned largest) {
   switch (a >> 6) {
   case 0: return 1u + b;
   case 1: return 8u * (b + 1u);
-  case 2: return (1u << (b % 16)) + (a & 7) - 3;
+  case 2: // a power of two and its neighbours; b % 16 == 15: the largest block and its neighbours
+    return (b % 16 == 15 ? largest : 1u << (b % 16)) + (a & 7) - 3;
   default: return a == 0xff ? 0xffffffffu - b : ((a & 63u) << 8 | b);
   }
 }
@@ -115,7 +117,9 @@ Config decode_config(const std::uint8_t* h, std::size_t region_bytes) {
   const std::size_t page = std::size_t{1} << cfg.page_shift;
   // Mostly small arenas: a heap's init and the full walk cost grow with its pages.
   static constexpr std::size_t kPages[8] = {64, 64, 128, 128, 256, 512, 1024, 8192};
-  cfg.arena_size = std::min(region_bytes, page * kPages[h[3] % 8]);
+  // Two inputs in 32: the smallest arenas, 8 pages and 7 (which the heap must refuse).
+  const std::size_t pages = (h[2] >> 3) >= 30 ? 7 + (h[2] >> 3) % 2 : kPages[h[3] % 8];
+  cfg.arena_size = std::min(region_bytes, page * pages);
   static constexpr unsigned kMinSize[8] = {0, 0, 0, 0, 0, 32, 64, 128};
   cfg.kmalloc_min_size = kMinSize[h[4] % 8];
   switch (h[5] % 4) {
@@ -130,12 +134,16 @@ Config decode_config(const std::uint8_t* h, std::size_t region_bytes) {
   cfg.slub_min_objects = kMinObjects[(h[7] >> 1) & 3];
   if (h[7] & 8)
     cfg.slub_max_order = 1;
+  // slub_min_order: 0 but for three inputs in 32; 4 is above the default slub_max_order (the
+  // heap must refuse it). Rare, so that the seeds written before this field keep their meaning.
+  static constexpr unsigned kSlubMinOrder[3] = {1, 2, 4};
+  cfg.slub_min_order = (h[6] >> 3) >= 29 ? kSlubMinOrder[(h[6] >> 3) - 29] : 0;
   cfg.random_seed = 0x6b6d616c6c6f63; // fixed: every input replays byte for byte
   return cfg;
 }
 
-Op decode_op(const std::uint8_t* r, std::uint32_t handles, std::uint32_t caches,
-             unsigned max_order) {
+Op decode_op(const std::uint8_t* r, std::uint32_t handles, std::uint32_t caches, unsigned max_order,
+             unsigned page_shift) {
   Op op;
   op.kind = r[0] == kCheckSizeCode  ? OpKind::CheckSize
             : r[0] == kValidateCode ? OpKind::Validate
@@ -164,10 +172,15 @@ Op decode_op(const std::uint8_t* r, std::uint32_t handles, std::uint32_t caches,
   case OpKind::Ksize:
   case OpKind::Verify: op.handle = handle(1); break;
   case OpKind::CacheCreate:
-    op.size = decode_object_size(r[1], r[2]);
+    op.size = decode_object_size(r[1], r[2], 1u << (page_shift + max_order));
     op.n = decode_align(r[3]);
     op.flags = decode_slab_flags(r[4]);
     op.arg = r[5] & 1;
+    // One create in eight gets a name at the 63-character limit (62..65), "" or NULL.
+    if (const unsigned v = r[5] >> 1; v >= 112)
+      op.name_len = v == 112   ? oracle::kNullName
+                    : v == 113 ? oracle::kEmptyName
+                               : static_cast<std::uint16_t>(62 + (v - 114) % 4);
     break;
   case OpKind::CacheAlloc:
   case OpKind::CacheZalloc:
@@ -218,10 +231,10 @@ Op decode_op(const std::uint8_t* r, std::uint32_t handles, std::uint32_t caches,
 namespace {
 
 // One item the option grammar refuses (it comes last, so a duplicate key does not hide it).
-constexpr const char* kBadItems[] = {"cache_line_size=7", "bogus=1",     "page_shift=13",
-                                     "max_order=99",      "min_size=48", "nr_cpus=0",
-                                     "hardened=2",        "=1",          "dma=12345",
-                                     "seed=-1",           "arena=1T",    "profile=linux"};
+constexpr const char* kBadItems[] = {
+    "cache_line_size=7", "bogus=1", "page_shift=13", "max_order=99", "min_size=48", "nr_cpus=0",
+    "hardened=2",        "=1",      "dma=12345",     "seed=-1",      "arena=1T",    "profile=linux",
+    "slub_min_order=9"};
 
 } // namespace
 
@@ -234,6 +247,7 @@ std::string options_of(const Config& cfg) {
                     ",max_order=" + std::to_string(cfg.max_order) +
                     ",min_size=" + std::to_string(cfg.kmalloc_min_size) +
                     ",nr_cpus=" + std::to_string(cfg.nr_cpus) +
+                    ",slub_min_order=" + std::to_string(cfg.slub_min_order) +
                     ",slub_max_order=" + std::to_string(cfg.slub_max_order) +
                     ",slub_min_objects=" + std::to_string(cfg.slub_min_objects) +
                     ",hardened=" + (cfg.freelist_hardened ? "1" : "0") +
@@ -259,7 +273,7 @@ HeapInput decode_heap_input(const std::uint8_t* data, std::size_t size, std::siz
        at += kRecordBytes) {
     std::uint8_t r[kRecordBytes] = {};
     std::memcpy(r, data + at, std::min(kRecordBytes, size - at));
-    const Op op = decode_op(r, handles, caches, in.cfg.max_order);
+    const Op op = decode_op(r, handles, caches, in.cfg.max_order, in.cfg.page_shift);
     handles += oracle::creates_handle(op.kind) ? 1 : 0;
     caches += op.kind == OpKind::CacheCreate ? 1 : 0;
     in.ops.push_back(op);

@@ -52,6 +52,7 @@ public:
 
 inline constexpr std::uint32_t kNone = 0xffffffffu;
 inline constexpr std::uint32_t kNeverUsed = 0xfffffffeu; // a slab slot no object was taken from
+inline constexpr std::uint32_t kWiped = 0xfffffffdu;     // a free slot kfree_sensitive zeroed
 
 // What a handle holds.
 enum class Kind : std::uint8_t { Null, Zero, Object, Large, Pages };
@@ -79,10 +80,15 @@ struct ModelCache {
   slab_flags_t flags = 0;
   model::slab::ModelLayout layout;
   std::size_t live_objects = 0;
-  std::size_t capacity = 0;           // objects in its slabs
-  bool flushed = true;                // no alloc or free since the cpu slabs were flushed
-  std::vector<std::uint32_t> slabs;   // its slabs
-  std::vector<std::uint32_t> empties; // its slabs that may be empty (checked lazily)
+  std::size_t capacity = 0;            // objects in its slabs
+  bool flushed = true;                 // no alloc or free since the cpu slabs were flushed
+  std::vector<std::uint32_t> slabs;    // its slabs
+  std::vector<std::uint32_t> empties;  // its slabs that may be empty (checked lazily)
+  std::vector<std::uint32_t> cpu_slab; // per cpu: the slab of its last allocation, until a flush
+  void forget_cpu_slabs() {
+    flushed = true;
+    cpu_slab.clear();
+  }
 };
 
 struct ModelSlab {
@@ -91,7 +97,8 @@ struct ModelSlab {
   unsigned order = 0;
   unsigned capacity = 0;
   unsigned live = 0;
-  std::uint32_t first_slot = 0; // its objects' live handles (kNone: freed, kNeverUsed) in the pool
+  std::uint32_t first_slot =
+      0; // its objects' live handles (kNone: freed, kWiped, kNeverUsed) in the pool
 };
 
 // A small map kept as a vector sorted by key: no allocation per entry, and cleared keeping
@@ -158,6 +165,7 @@ private:
   struct Expected {
     ErrorKind kind;
     std::uintptr_t address;
+    const char* reason; // when not null, the report's message holds it
   };
   struct FreeVerdict {
     bool noop = false;
@@ -165,6 +173,7 @@ private:
     bool report = false;
     ErrorKind kind = ErrorKind::InvalidObjectPointer;
     std::uintptr_t address = 0;
+    const char* reason = nullptr; // kfree's: why the pointer is no object
   };
   static std::uint64_t splitmix(std::uint64_t x);
   static struct kmem_cache* ptr_of_cache(std::uintptr_t p);
@@ -182,6 +191,7 @@ private:
   void do_free(const Op& op);
   void do_free_at(const Op& op);
   void do_bad_cache(const Op& op);
+  void check_index(std::size_t size); // kmalloc_index and kmalloc_size_roundup against the model
   void do_check_size(const Op& op);
 
   // kmalloc(size, gfp) (or a kmem_cache_alloc from cache) returned p: checks it and records
@@ -192,10 +202,11 @@ private:
   void accept_block(Handle h, Kind kind, gfp_t gfp, unsigned order, std::uintptr_t p, bool zero,
                     std::size_t requested, const char* what);
   bool page_null_allowed(gfp_t gfp, unsigned order);
-  bool object_null_allowed(std::uint32_t cache, gfp_t gfp);
+  bool object_null_allowed(std::uint32_t cache, gfp_t gfp); // after a NULL from the cache
   gfp_t slab_gfp(const ModelCache& c, gfp_t gfp) const;
   // Learns which of the cache's possibly empty slabs went back to the page allocator.
   void settle(std::uint32_t cache, bool all_must_go);
+  void check_min_partial(std::uint32_t cache, bool discarded); // after a slab emptied
   void settle_all();
   void release_slab(std::uint32_t slab);
   FreeVerdict judge_free(FreeRoute route, std::uintptr_t addr, unsigned order,
@@ -207,7 +218,7 @@ private:
   void call_free(FreeRoute route, std::uintptr_t addr, unsigned order, std::uintptr_t cache_ptr);
   void fill(Handle h);
   void check_content(Handle h, const char* when) const;
-  void expect(ErrorKind kind, std::uintptr_t address);
+  void expect(ErrorKind kind, std::uintptr_t address, const char* reason = nullptr);
   void check_reports();
   void check_counts();
   bool zones_match() const;
@@ -233,6 +244,7 @@ private:
   }
   std::deque<std::string> names_; // kmem_cache_create names outlive their caches
   std::vector<ModelSlab> slabs_;
+  std::size_t copied_ = 0; // krealloc: the bytes the heap copied in before accept_object saw them
   std::vector<Handle> slot_pool_; // ModelSlab::first_slot indexes it
   Handle& slot(const ModelSlab& s, unsigned idx) { return slot_pool_[s.first_slot + idx]; }
   Handle slot(const ModelSlab& s, unsigned idx) const { return slot_pool_[s.first_slot + idx]; }

@@ -101,7 +101,12 @@ std::string to_string(const Op& op) {
   case OpKind::Ksize:
   case OpKind::Verify: return name + "(" + h(op.handle) + ")";
   case OpKind::CacheCreate:
-    return name + "(" + num(op.size) + ", " + num(op.n) + ", " + slab_flags_to_string(op.flags) +
+    return name + "(" +
+           (op.name_len == 0            ? ""
+            : op.name_len == kNullName  ? "NULL, "
+            : op.name_len == kEmptyName ? "\"\", "
+                                        : "name[" + num(op.name_len) + "], ") +
+           num(op.size) + ", " + num(op.n) + ", " + slab_flags_to_string(op.flags) +
            (op.arg != 0 ? ", ctor)" : ", NULL)");
   case OpKind::CacheAlloc:
   case OpKind::CacheZalloc: return name + "(" + c(op.cache) + ", " + gfp + ")";
@@ -168,6 +173,7 @@ std::string to_cpp(const Op& op) {
   field("cache", op.cache, kNoCache);
   field("flags", op.flags, 0);
   field("arg", op.arg, 0);
+  field("name_len", op.name_len, 0);
   if (op.route != FreeRoute::Kfree)
     out += std::string(", .route = FreeRoute::") + kRoutes[static_cast<unsigned>(op.route) % 6];
   return out + "}";

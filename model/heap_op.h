@@ -31,14 +31,16 @@ enum class OpKind : std::uint8_t {
   Kcalloc,      // kcalloc(n, size, gfp) -> #n
   Krealloc,     // krealloc(#h, size, gfp); arg: inject that many page allocation failures
   Ksize,        // ksize(#h)
-  CacheCreate,  // cN = kmem_cache_create("cN", size, n (align), flags, arg ? ctor : NULL)
+  CacheCreate,  // cN = kmem_cache_create(name, size, n (align), flags, arg ? ctor : NULL); name:
+                //   "cN", or name_len characters ("cN" padded with '_'), "" or NULL
   CacheAlloc,   // kmem_cache_alloc(cN, gfp) -> #n
   CacheZalloc,  // kmem_cache_zalloc(cN, gfp) -> #n
   CacheShrink,  // kmem_cache_shrink(cN)
   CacheDestroy, // kmem_cache_destroy(cN)
   AllocPages,   // alloc_pages(gfp, arg) -> #n
   Free,         // route(#h + size, order of #h + arg, cN when cache != kNoCache); see FreeRoute
-  FreeAt,       // route(an address built by where = arg, offset size); see Where
+  FreeAt,       // route(an address built by where = arg, offset size); see Where; __free_pages
+                //   of an odd address in the arena: of a pointer 1..7 bytes into a descriptor
   BadCache,     // kmem_cache_{alloc,free,shrink,destroy} (n) on a bad pointer (arg: BadPointer)
   Verify,       // checks #h's fill pattern and known zeros
   Flush,        // flush_cpu_slabs()
@@ -66,7 +68,8 @@ enum class Where : std::uint8_t {
   Below,     // arena_start - 64
   End,       // arena_end
   ArenaPage, // arena page (offset / page_size) % pages, byte offset % page_size: metadata,
-             // free, slab or allocated pages, whatever the model says is there
+             // free, slab or allocated pages, whatever the model says is there; an offset of
+             // 0xf0000000 or more: the start of a metadata page
   SlabTail,  // the slack of a live slab (offset picks it) past its last object
 };
 inline constexpr unsigned kWheres = 5;
@@ -80,6 +83,8 @@ enum class BadPointer : std::uint8_t {
 inline constexpr unsigned kBadPointers = 3;
 
 inline constexpr CacheId kNoCache = 0xffffffffu;
+// Op::name_len: 0 names cN "cN"; these two pass "" and NULL; any other n, n characters.
+inline constexpr std::uint16_t kEmptyName = 0xffff, kNullName = 0xfffe;
 
 struct Op {
   OpKind kind = OpKind::Kmalloc;
@@ -91,6 +96,7 @@ struct Op {
   slab_flags_t flags = 0;
   std::uint32_t arg = 0; // order, cpu, count, route, where: see OpKind
   FreeRoute route = FreeRoute::Kfree;
+  std::uint16_t name_len = 0; // CacheCreate: see kEmptyName
 };
 
 // True for the ops that create #n.

@@ -32,6 +32,7 @@ struct HeapState {
   std::uint32_t handles = 0;
   std::uint32_t caches = 0;
   unsigned max_order = 10;
+  unsigned page_shift = 12;
 };
 
 bool names_handle(OpKind kind) {
@@ -57,7 +58,7 @@ struct HeapCommand : rc::state::Command<HeapState, HeapChecker> {
 
   explicit HeapCommand(const HeapState& s) {
     const auto record = *rc::gen::arbitrary<std::array<std::uint8_t, 8>>();
-    op = km::fuzz::decode_op(record.data(), s.handles, s.caches, s.max_order);
+    op = km::fuzz::decode_op(record.data(), s.handles, s.caches, s.max_order, s.page_shift);
   }
   void checkPreconditions(const HeapState& s) const override {
     RC_PRE(!names_handle(op.kind) || op.handle < s.handles);
@@ -90,6 +91,7 @@ RC_GTEST_PROP(HeapStateMachine, EveryCommandMatchesTheModel,
   RC_TAG(km::profile_name(cfg.profile));
   HeapState initial;
   initial.max_order = cfg.max_order;
+  initial.page_shift = cfg.page_shift;
   rc::state::check(initial, checker, rc::state::gen::execOneOfWithArgs<HeapCommand>());
   try {
     checker.finish();

@@ -21,6 +21,7 @@
 #endif
 
 #include "fuzz/heap_decode.h"
+#include "heap_state.h"
 #include "kmalloc/heap.h"
 #include "model/heap_checker.h"
 #include "model/heap_op.h"
@@ -58,8 +59,10 @@ Op free_op(Handle h, FreeRoute route = FreeRoute::Own) {
 
 // The message of the CheckError that running ops, then `breakage`, then `after` throws.
 template <class Break>
-std::string failure_of(const std::vector<Op>& ops, Break breakage, const std::vector<Op>& after) {
-  HeapChecker checker;
+std::string failure_of(const std::vector<Op>& ops, Break breakage, const std::vector<Op>& after,
+                       HeapChecker* into = nullptr) {
+  HeapChecker own;
+  HeapChecker& checker = into != nullptr ? *into : own;
   EXPECT_TRUE(checker.init(small_config(), nullptr, 0).ok);
   try {
     for (const Op& op : ops)
@@ -72,6 +75,12 @@ std::string failure_of(const std::vector<Op>& ops, Break breakage, const std::ve
     return e.what();
   }
   return "";
+}
+
+// Runs ops and finish() on a freshly initialised checker: the CheckError's message, or "".
+std::string run_ops(HeapChecker& checker, const std::vector<Op>& ops) {
+  return failure_of(
+      ops, [&](HeapChecker&) {}, {}, &checker);
 }
 
 TEST(HeapChecker, MixedLayersRunClean) {
@@ -94,16 +103,28 @@ TEST(HeapChecker, MixedLayersRunClean) {
       Op{.kind = OpKind::Validate},
   };
   HeapChecker checker;
-  ASSERT_TRUE(checker.init(small_config(), nullptr, 0).ok);
-  try {
-    for (const Op& op : ops)
-      checker.apply(op);
-    checker.finish();
-  } catch (const CheckError& e) {
-    FAIL() << e.what();
-  }
+  EXPECT_EQ(run_ops(checker, ops), "");
   EXPECT_EQ(checker.misuse_count(), 3u);
   EXPECT_EQ(checker.live_count(), 0u);
+}
+
+// A metadata page (the first page of the arena) is refused by every free route, each with its
+// own report: kfree and kfree_sensitive an invalid pointer, free_pages and __free_pages an invalid
+// page free (not a double free: a metadata descriptor reads as free, but is not a buddy page),
+// and __free_pages of a pointer 1..7 bytes into the page's descriptor an invalid page free.
+TEST(HeapChecker, MetadataPagesAreRefusedByEveryFreeRoute) {
+  std::vector<Op> ops = {Op{.kind = OpKind::CacheCreate, .size = 64}};
+  for (FreeRoute route : {FreeRoute::Kfree, FreeRoute::KfreeSensitive, FreeRoute::CacheFree,
+                          FreeRoute::FreePages, FreeRoute::PageFree})
+    for (std::uint64_t offset : {0, 8, 5}) // 5: __free_pages of a pointer into a descriptor
+      ops.push_back(Op{.kind = OpKind::FreeAt,
+                       .size = offset,
+                       .cache = 0,
+                       .arg = static_cast<std::uint32_t>(Where::ArenaPage),
+                       .route = route});
+  HeapChecker checker;
+  EXPECT_EQ(run_ops(checker, ops), "");
+  EXPECT_EQ(checker.misuse_count(), 15u);
 }
 
 // gfp bits outside __GFP_BITS_MASK: krealloc of a live object and kmem_cache_alloc refuse them
@@ -325,6 +346,70 @@ TEST(HeapChecker, FiresOnAnUnusedObjectWithoutTheConstructorsBytes) {
                  },
                  {Op{.kind = OpKind::CacheAlloc, .cache = 0}});
   EXPECT_NE(what.find("an object never used before without the constructor's bytes at +0"),
+            std::string::npos)
+      << what;
+}
+
+// kfree_sensitive zeroes the object: bytes back in it when the slot is next taken fire.
+TEST(HeapChecker, FiresOnAWipedObjectThatIsNotZero) {
+  const std::string what =
+      failure_of({kmalloc_op(64), free_op(0, FreeRoute::KfreeSensitive)},
+                 [](HeapChecker& c) { scribble(reinterpret_cast<void*>(c.allocation(0).addr), 4); },
+                 {kmalloc_op(64)});
+  EXPECT_NE(what.find("byte +0 of an object kfree_sensitive wiped is 0x5a"), std::string::npos)
+      << what;
+}
+
+// The min_partial rule, on a heap whose cache min_partial (5 for 64-byte objects) is changed
+// behind the checker's back (heap_state.h). Ops: c0, then `slabs` slabs' worth of objects.
+std::vector<Op> cache_with_slabs(unsigned slabs) {
+  std::vector<Op> ops = {Op{.kind = OpKind::CacheCreate, .size = 64}};
+  ops.insert(ops.end(), slabs * 64, Op{.kind = OpKind::CacheAlloc, .cache = 0});
+  return ops;
+}
+auto set_min_partial(unsigned min_partial) {
+  return [min_partial](HeapChecker& c) {
+    void* obj = reinterpret_cast<void*>(c.allocation(0).addr);
+    kmem_cache* s = c.heap().state_for_testing()->slabs.resolve(c.heap().page_info(obj).cache);
+    ASSERT_NE(s, nullptr);
+    ASSERT_EQ(s->layout.objects, 64u);
+    s->layout.min_partial = min_partial;
+  };
+}
+std::vector<Op> frees(Handle first, Handle count) {
+  std::vector<Op> ops;
+  for (Handle h = first; h < first + count; ++h)
+    ops.push_back(free_op(h));
+  return ops;
+}
+
+// An empty slab that goes back while fewer than min_partial slabs are partial.
+TEST(HeapChecker, FiresOnAnEmptySlabDiscardedUnderMinPartial) {
+  const std::string what = failure_of(cache_with_slabs(2), set_min_partial(0), frees(0, 64));
+  EXPECT_NE(what.find("an empty slab went back to the page allocator leaving 0 partial slabs, "
+                      "min_partial is 5"),
+            std::string::npos)
+      << what;
+}
+
+// More empty slabs kept on the partial list than min_partial.
+TEST(HeapChecker, FiresOnMoreEmptySlabsThanMinPartial) {
+  const std::string what = failure_of(cache_with_slabs(8), set_min_partial(100), frees(0, 512));
+  EXPECT_NE(what.find("more than min_partial 5 empty slabs on the partial list"), std::string::npos)
+      << what;
+}
+
+// slabinfo's active_objects counts the free objects of cpu slabs: a heap that puts its cpu slab
+// back on the partial list behind the checker's back (flush) no longer counts them.
+TEST(HeapChecker, FiresOnActiveObjectsWithoutTheCpuSlabsFreeObjects) {
+  const std::string what = failure_of(cache_with_slabs(0),
+                                      [](HeapChecker& c) {
+                                        c.apply(Op{.kind = OpKind::CacheAlloc, .cache = 0});
+                                        c.heap().flush_cpu_slabs();
+                                        c.walk();
+                                      },
+                                      {});
+  EXPECT_NE(what.find("active_objects 1, but 1 live objects and 63 free in cpu slabs (AC1)"),
             std::string::npos)
       << what;
 }

@@ -572,6 +572,36 @@ TEST(Slub, CpuTakesBackRemotelyFreedObjectsBeforeOtherSlabs) {
   EXPECT_EQ(t.rec.size(), 0u) << t.rec.dump();
 }
 
+// deactivate_slab (Linux 6.8): a cpu slab that other cpus freed into goes to the tail of the
+// partial list (DEACTIVATE_TO_TAIL: its objects are cold), so the next cpu to need a slab takes
+// the one at the head first.
+TEST(Slub, DeactivatedSlabWithRemoteFreesGoesToThePartialTail) {
+  TestHeap t;
+  ASSERT_TRUE(t.ok);
+  kmem_cache* c = t.heap.kmem_cache_create("tail-64", 64, 0, 0, nullptr);
+  ASSERT_NE(c, nullptr);
+  const unsigned per_slab = t.info(c).objects_per_slab;
+  // cpu 0 fills slab X, then slab A (its cpu slab, full); X is full and on no cpu.
+  t.heap.set_cpu(0);
+  std::vector<void*> x = alloc_n(t.heap, c, per_slab);
+  std::vector<void*> a = alloc_n(t.heap, c, per_slab);
+  ASSERT_EQ(t.info(c).nr_slabs, 2u);
+  // From cpu 2: X gets a free object (full -> partial), A a remote free (it stays cpu 0's).
+  t.heap.set_cpu(2);
+  t.heap.kmem_cache_free(c, x[0]);
+  t.heap.kmem_cache_free(c, a[0]);
+  ASSERT_EQ(t.info(c).nr_partial, 1u);
+  t.heap.flush_cpu_slabs(); // deactivates A: partial list X, A
+  ASSERT_EQ(t.info(c).nr_partial, 2u);
+  t.heap.set_cpu(3);
+  EXPECT_EQ(t.heap.kmem_cache_alloc(c, GFP_KERNEL), x[0]) << "X is at the head";
+  EXPECT_EQ(t.heap.kmem_cache_alloc(c, GFP_KERNEL), a[0]) << "then A";
+  free_all(t.heap, c, x);
+  free_all(t.heap, c, a);
+  EXPECT_EQ(t.heap.validate(), 0u);
+  EXPECT_EQ(t.rec.size(), 0u) << t.rec.dump();
+}
+
 // ---- page allocation: order fallback, out of memory, DMA
 
 TEST(Slub, OrderFallbackUsesMinOrder) {

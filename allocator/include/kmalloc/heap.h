@@ -146,7 +146,8 @@ public:
   // Builds the heap over [region, region + bytes), which the caller owns and keeps alive until
   // destroy(). Pages are numbered by address (pfn = address >> page_shift), so blocks are
   // naturally aligned in the address space; an unaligned region just starts with small blocks.
-  // cfg.arena_size is ignored (the region's size is used).
+  // cfg.arena_size is ignored (the region's size is used); a region of fewer than 8 whole pages
+  // is refused with the Status naming "region".
   Status init(const Config& cfg, void* region, std::size_t bytes);
   // Releases the arena (munmap if the heap mapped it). Safe on an uninitialised heap.
   void destroy();
