@@ -97,8 +97,8 @@ struct ModelSlab {
   unsigned order = 0;
   unsigned capacity = 0;
   unsigned live = 0;
-  std::uint32_t first_slot =
-      0; // its objects' live handles (kNone: freed, kWiped, kNeverUsed) in the pool
+  // Its objects' live handles in the pool (kNone: freed; kWiped; kNeverUsed) start here.
+  std::uint32_t first_slot = 0;
 };
 
 // A small map kept as a vector sorted by key: no allocation per entry, and cleared keeping

@@ -45,4 +45,4 @@ target_link_options(kmalloc_c_api_region_test PRIVATE -Wl,--wrap=mmap -Wl,--wrap
 add_executable(kmalloc_c_api_exit_test ${CMAKE_CURRENT_SOURCE_DIR}/capi_exit_program.cpp)
 target_link_libraries(kmalloc_c_api_exit_test PRIVATE kmalloc::kmalloc kmalloc_warnings)
 add_test(NAME c_api.exit_kfree COMMAND kmalloc_c_api_exit_test)
-set_tests_properties(c_api.exit_kfree PROPERTIES LABELS unit FAIL_REGULAR_EXPRESSION "kmalloc: ")
+set_tests_properties(c_api.exit_kfree PROPERTIES LABELS unit FAIL_REGULAR_EXPRESSION "kmalloc: |CHECK failed")
