@@ -114,8 +114,7 @@ std::string layout_difference(const CacheInfo& info, const model::slab::ModelLay
   std::string out;
   auto field = [&](const char* name, unsigned heap, unsigned model) {
     if (heap != model)
-      out += std::string(" ") + name + " " + std::to_string(heap) + ", the kernel's rules give " +
-             std::to_string(model) + ";";
+      out += cat(" ", name, " ", heap, ", the kernel's rules give ", model, ";");
   };
   field("object_size", info.object_size, l.object_size);
   field("stride", info.size, l.size);
@@ -150,6 +149,9 @@ void erase_id(IdMap& m, std::uint64_t key) {
 }
 
 // The C API delivers its reports here when the checker drives it.
+// The call on the heap under test: the C function when the checker drives the C API.
+#define KM_API(fn, ...) (c_ ? ::fn(__VA_ARGS__) : heap_->fn(__VA_ARGS__))
+
 void c_record(void* context, const struct kmalloc_report* r) {
   HeapChecker::record(context, ErrorReport{static_cast<ErrorKind>(r->kind), r->addr, r->message});
 }
@@ -234,7 +236,7 @@ void HeapChecker::start(const Config& cfg, CheckerOptions opts) {
   const std::size_t npages = heap.arena_pages();
   const std::size_t ps = heap.page_size();
   if (ps != (std::size_t{1} << cfg.page_shift))
-    fail("page_size() is " + std::to_string(ps));
+    fail("page_size() is ", ps);
   // The metadata pages are the implementation's; the model bounds them: at least the
   // allocation bitmap (one bit per 8 bytes), at most that plus 64 bytes per page, 4 KiB per
   // kmem_cache slot and its per-cpu slabs, and 64 KiB for the rest.
@@ -244,22 +246,19 @@ void HeapChecker::start(const Config& cfg, CheckerOptions opts) {
   const std::size_t most =
       bitmap + npages * 64 + (max_caches_ + 64) * (4096 + 64 * cfg.nr_cpus) + (64 << 10);
   if (metadata * ps < bitmap || metadata * ps > most + ps)
-    fail(std::to_string(metadata) + " metadata pages, outside [" + std::to_string(bitmap / ps) +
-         ", " + std::to_string(most / ps + 1) + "]");
+    fail(metadata, " metadata pages, outside [", bitmap / ps, ", ", most / ps + 1, "]");
   pages_.init(cfg, heap.arena_start(), npages, metadata);
   pages_.free_blocks(initial_blocks_);
   classes_.init(cfg);
   // Zones and free blocks.
   if (heap.nr_zones() != pages_.nr_zones())
-    fail("nr_zones() is " + std::to_string(heap.nr_zones()) + ", expected " +
-         std::to_string(pages_.nr_zones()));
+    fail("nr_zones() is ", heap.nr_zones(), ", expected ", pages_.nr_zones());
   for (unsigned z = 0; z < pages_.nr_zones(); ++z) {
     const ZoneInfo zi = heap.zone_info(z);
     if (zi.start_pfn != pages_.zone_start(z) ||
         zi.spanned_pages != pages_.zone_end(z) - pages_.zone_start(z))
-      fail("zone " + std::to_string(z) + " spans pfn " + hex(zi.start_pfn) + " + " +
-           std::to_string(zi.spanned_pages) + ", expected " + hex(pages_.zone_start(z)) + " + " +
-           std::to_string(pages_.zone_end(z) - pages_.zone_start(z)));
+      fail("zone ", z, " spans pfn ", hex(zi.start_pfn), " + ", zi.spanned_pages, ", expected ",
+           hex(pages_.zone_start(z)), " + ", pages_.zone_end(z) - pages_.zone_start(z));
   }
   // The kmalloc caches: every name the profile has, and a layout from the kernel's rules.
   struct Listing {
@@ -291,13 +290,13 @@ void HeapChecker::start(const Config& cfg, CheckerOptions opts) {
       const auto it = std::lower_bound(heap_caches.begin(), heap_caches.end(),
                                        std::pair<std::string_view, std::uintptr_t>(c.name, 0));
       if (it == heap_caches.end() || it->first != c.name)
-        fail("no cache " + c.name + " at init");
+        fail("no cache ", c.name, " at init");
       c.ptr = it->second;
       const CacheInfo info = heap.cache_info(ptr_of_cache(c.ptr));
       if (!c.layout.ok)
-        fail(c.name + ": the kernel's rules give no layout");
+        fail(c.name, ": the kernel's rules give no layout");
       if (const std::string d = layout_difference(info, c.layout); !d.empty())
-        fail(c.name + ":" + d + " (AL2, AC1)");
+        fail(c.name, ":", d, " (AL2, AC1)");
       const auto id = static_cast<std::uint32_t>(caches_.size());
       put_id(by_ptr_, c.ptr, id);
       put_id(kmalloc_by_class_, class_key(t, size), id);
@@ -305,8 +304,8 @@ void HeapChecker::start(const Config& cfg, CheckerOptions opts) {
     }
   }
   if (cfg.profile != Profile::None && heap_caches.size() != caches_.size())
-    fail(std::to_string(heap_caches.size()) + " caches at init, the profile has " +
-         std::to_string(caches_.size()) + " (" + classes_.describe() + ")");
+    fail(heap_caches.size(), " caches at init, the profile has ", caches_.size(), " (",
+         classes_.describe(), ")");
   walk(false); // the heap's own validate() runs at the first periodic walk and in finish()
 }
 
@@ -376,14 +375,14 @@ void HeapChecker::run(const Op& op) {
 }
 
 unsigned HeapChecker::arm_injection() {
-  const unsigned armed = fail_next_;
-  fail_next_ = 0;
+  const unsigned armed = fail_next_; // stays set: the op judges a NULL with it
   if (armed != 0)
     heap_->inject_page_alloc_failures(armed);
   return armed;
 }
 
 void HeapChecker::disarm_injection(unsigned armed) {
+  fail_next_ = 0;
   if (armed != 0)
     heap_->inject_page_alloc_failures(0);
 }
@@ -405,26 +404,22 @@ void HeapChecker::do_kmalloc(const Op& op) {
   const std::size_t n = static_cast<std::size_t>(op.n);
   const std::size_t size = static_cast<std::size_t>(op.size);
   switch (op.kind) {
-  case OpKind::Kmalloc: r = c_ ? ::kmalloc(size, op.gfp) : heap_->kmalloc(size, op.gfp); break;
-  case OpKind::Kzalloc: r = c_ ? ::kzalloc(size, op.gfp) : heap_->kzalloc(size, op.gfp); break;
-  case OpKind::KmallocArray:
-    r = c_ ? ::kmalloc_array(n, size, op.gfp) : heap_->kmalloc_array(n, size, op.gfp);
-    break;
-  default: r = c_ ? ::kcalloc(n, size, op.gfp) : heap_->kcalloc(n, size, op.gfp); break;
+  case OpKind::Kmalloc: r = KM_API(kmalloc, size, op.gfp); break;
+  case OpKind::Kzalloc: r = KM_API(kzalloc, size, op.gfp); break;
+  case OpKind::KmallocArray: r = KM_API(kmalloc_array, n, size, op.gfp); break;
+  default: r = KM_API(kcalloc, n, size, op.gfp); break;
   }
   const std::uintptr_t p = addr_of(r);
   outcome_ = Outcome{Outcome::Shape::Pointer, p};
   if (overflow) {
     disarm_injection(armed); // check_mul_overflow: NULL before anything else, no report
     if (p != 0)
-      fail(std::string(op_name(op.kind)) + " with n * size overflowing returned " + hex(p));
+      fail(op_name(op.kind), " with n * size overflowing returned ", hex(p));
     return;
   }
-  fail_next_ = armed; // accept_kmalloc judges a NULL with the injected count
   if (op.kind == OpKind::Kmalloc && cfg_.profile != Profile::None)
     check_index(size); // the class lookup on every size kmalloc is asked for, not only CheckSize's
   accept_kmalloc(h, bytes, gfp, p, op_name(op.kind));
-  fail_next_ = 0;
   disarm_injection(armed);
   if (allocs_[h].live)
     fill(h);
@@ -433,21 +428,18 @@ void HeapChecker::do_kmalloc(const Op& op) {
 std::uint32_t HeapChecker::kmalloc_cache_of(const model::front::Prediction& pred) const {
   const std::uint32_t id = find_id(kmalloc_by_class_, class_key(pred.type, pred.cache_size));
   if (id == kNone)
-    fail("the model has no cache " + pred.cache_name);
+    fail("the model has no cache ", pred.cache_name);
   return id;
 }
 
 void HeapChecker::accept_kmalloc(Handle h, std::size_t size, gfp_t gfp, std::uintptr_t p,
                                  const char* what) {
   using model::front::Path;
-  auto call = [&] {
-    return std::string(what) + "(" + std::to_string(size) + ", " + gfp_to_string(gfp) +
-           ") = " + hex(p);
-  };
+  auto call = [&] { return cat(what, "(", size, ", ", gfp_to_string(gfp), ") = ", hex(p)); };
   if (cfg_.profile == Profile::None) {
     expect(ErrorKind::KmallocDisabled, kAnyAddress);
     if (p != 0)
-      fail(call() + " on a heap without kmalloc caches");
+      fail(call(), " on a heap without kmalloc caches");
     return;
   }
   const model::front::Prediction pred = classes_.predict(size, gfp);
@@ -455,7 +447,7 @@ void HeapChecker::accept_kmalloc(Handle h, std::size_t size, gfp_t gfp, std::uin
   switch (pred.path) {
   case Path::Zero:
     if (p != kZeroSizePtr)
-      fail(call() + ", expected ZERO_SIZE_PTR");
+      fail(call(), ", expected ZERO_SIZE_PTR");
     a = Allocation{};
     a.kind = Kind::Zero;
     a.addr = p;
@@ -466,7 +458,7 @@ void HeapChecker::accept_kmalloc(Handle h, std::size_t size, gfp_t gfp, std::uin
       expect(pred.report, kAnyAddress);
     ++misuse_;
     if (p != 0)
-      fail(call() + ", expected NULL (" + model::front::path_name(pred.path) + ")");
+      fail(call(), ", expected NULL (", model::front::path_name(pred.path), ")");
     return;
   case Path::Large:
     accept_block(h, Kind::Large, gfp, pred.order, p, (gfp & __GFP_ZERO) != 0, size, what);
@@ -481,11 +473,11 @@ void HeapChecker::accept_kmalloc(Handle h, std::size_t size, gfp_t gfp, std::uin
   b.usable = pred.ksize;
   b.zero_hi = (gfp & __GFP_ZERO) != 0 ? pred.ksize : 0;
   if (p % pred.align != 0)
-    fail(call() + ": not aligned to " + std::to_string(pred.align) + " (AL1)");
+    fail(call(), ": not aligned to ", pred.align, " (AL1)");
   // ksize through the API (SC3).
-  const std::size_t ks = c_ ? ::ksize(ptr_of(p)) : heap_->ksize(ptr_of(p));
+  const std::size_t ks = KM_API(ksize, ptr_of(p));
   if (ks != pred.ksize)
-    fail(call() + ": ksize " + std::to_string(ks) + ", expected " + std::to_string(pred.ksize));
+    fail(call(), ": ksize ", ks, ", expected ", pred.ksize);
 }
 
 gfp_t HeapChecker::slab_gfp(const ModelCache& c, gfp_t gfp) const {
@@ -526,22 +518,22 @@ bool HeapChecker::object_null_allowed(std::uint32_t cache, gfp_t gfp) {
 void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::uintptr_t p,
                                 bool zero, std::size_t requested, const char* what) {
   ModelCache& c = caches_[cache];
-  auto call = [&] { return std::string(what) + " from " + c.name + " = " + hex(p); };
+  auto call = [&] { return cat(what, " from ", c.name, " = ", hex(p)); };
   Allocation& a = allocs_[h];
   a = Allocation{};
   if (p == 0) {
     if (!object_null_allowed(cache, gfp))
-      fail(call() + ": NULL, but the model has a free object or a free block for a new slab");
+      fail(call(), ": NULL, but the model has a free object or a free block for a new slab");
     return;
   }
   if (!pages_.in_arena(p))
-    fail(call() + ": outside the arena (NO1)");
+    fail(call(), ": outside the arena (NO1)");
   const std::size_t ps = pages_.page_size();
   const unsigned stride = c.layout.size;
   PageUse u = pages_.use(p >> pages_.page_shift());
   if (u.use == Use::Slab && slabs_[u.id].cache != cache) {
     if (slabs_[u.id].live != 0)
-      fail(call() + ": inside a slab of " + caches_[slabs_[u.id].cache].name + " (NO1)");
+      fail(call(), ": inside a slab of ", caches_[slabs_[u.id].cache].name, " (NO1)");
     release_slab(u.id); // an empty slab of another cache went back and was reused
     u = pages_.use(p >> pages_.page_shift());
   }
@@ -550,8 +542,8 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
     // that went back first).
     settle_all();
     if (c.capacity > c.live_objects && (cfg_.nr_cpus == 1 || c.flushed))
-      fail(call() + ": a new slab while the cache has " +
-           std::to_string(c.capacity - c.live_objects) + " free objects");
+      fail(call(), ": a new slab while the cache has ", c.capacity - c.live_objects,
+           " free objects");
     const gfp_t g = slab_gfp(c, gfp);
     const bool strip = c.layout.order > c.layout.min_order;
     const bool first_fails = (strip || (g & __GFP_NOFAIL) == 0) && fail_next_ != 0;
@@ -562,13 +554,13 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
     const auto id = static_cast<std::uint32_t>(slabs_.size());
     const std::string err = pages_.take(g, order, base >> pages_.page_shift(), Use::Slab, id);
     if (!err.empty())
-      fail(call() + ": a new slab of order " + std::to_string(order) + " at " + hex(base) +
-           " breaks the buddy rule: " + err);
+      fail(call(), ": a new slab of order ", order, " at ", hex(base),
+           " breaks the buddy rule: ", err);
     const PageInfo pi = heap_->page_info(ptr_of(base));
     if (pi.owner != PageOwner::Slab || pi.block != base || pi.order != order ||
         addr_of(pi.cache) != c.ptr)
-      fail(call() + ": page_info of its new slab says " + page_owner_name(pi.owner) + " block " +
-           hex(pi.block) + " order " + std::to_string(pi.order) + " (SC1)");
+      fail(call(), ": page_info of its new slab says ", page_owner_name(pi.owner), " block ",
+           hex(pi.block), " order ", pi.order, " (SC1)");
     ModelSlab s;
     s.cache = cache;
     s.base = base;
@@ -584,11 +576,10 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
   ModelSlab& s = slabs_[u.id];
   const std::uintptr_t off = p - s.base;
   if (off % stride != 0 || off / stride >= s.capacity)
-    fail(call() + ": not an object boundary of its slab " + hex(s.base) + " (stride " +
-         std::to_string(stride) + ")");
+    fail(call(), ": not an object boundary of its slab ", hex(s.base), " (stride ", stride, ")");
   const auto idx = static_cast<unsigned>(off / stride);
   if (slot(s, idx) < kWiped)
-    fail(call() + ": the object is live " + h_name(slot(s, idx)) + " (NO1)");
+    fail(call(), ": the object is live ", h_name(slot(s, idx)), " (NO1)");
   const bool first_use = slot(s, idx) == kNeverUsed;
   if (slot(s, idx) == kWiped) { // kfree_sensitive zeroed it; the free list wrote one word since
     const std::size_t fp = c.layout.offset;
@@ -596,8 +587,7 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
     for_sampled(copied_, requested, [&](std::size_t lo, std::size_t hi) { // (kmalloc poisons
       for (std::size_t i = lo; i < hi; ++i)                               // past the request)
         if ((i < fp || i >= fp + sizeof(void*)) && b[i] != 0)
-          fail(call() + ": byte +" + std::to_string(i) + " of an object kfree_sensitive wiped is " +
-               hex(b[i]));
+          fail(call(), ": byte +", i, " of an object kfree_sensitive wiped is ", hex(b[i]));
     });
   }
   slot(s, idx) = h;
@@ -617,10 +607,10 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
   a.requested = requested;
   a.usable = stride;
   if (p % c.layout.align != 0)
-    fail(call() + ": not aligned to " + std::to_string(c.layout.align) + " (AL2)");
+    fail(call(), ": not aligned to ", c.layout.align, " (AL2)");
   if ((c.flags & SLAB_CACHE_DMA) != 0 && pages_.nr_zones() == 2 &&
       pages_.zone_of(p >> pages_.page_shift()) != 0)
-    fail(call() + ": a DMA cache's object outside ZONE_DMA");
+    fail(call(), ": a DMA cache's object outside ZONE_DMA");
   if (zero) {
     a.zero_hi = a.requested;
     check_content(h, "after a zeroing allocation");
@@ -628,8 +618,7 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
     for_sampled(0, a.requested, [&](std::size_t lo, std::size_t hi) {
       for (std::size_t i = lo; i < hi; ++i)
         if (reinterpret_cast<const unsigned char*>(p)[i] != ctor_byte(i))
-          fail(call() + ": an object never used before without the constructor's bytes at +" +
-               std::to_string(i));
+          fail(call(), ": an object never used before without the constructor's bytes at +", i);
     });
   }
 }
@@ -637,14 +626,13 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
 void HeapChecker::accept_block(Handle h, Kind kind, gfp_t gfp, unsigned order, std::uintptr_t p,
                                bool zero, std::size_t requested, const char* what) {
   auto call = [&] {
-    return std::string(what) + " (order " + std::to_string(order) + ", " + gfp_to_string(gfp) +
-           ") = " + hex(p);
+    return cat(what, " (order ", order, ", ", gfp_to_string(gfp), ") = ", hex(p));
   };
   Allocation& a = allocs_[h];
   a = Allocation{};
   if (p == 0) {
     if (!page_null_allowed(gfp & ~__GFP_ZERO, order))
-      fail(call() + ": NULL, but the model has a free block for it");
+      fail(call(), ": NULL, but the model has a free block for it");
     return;
   }
   settle_all();
@@ -653,12 +641,12 @@ void HeapChecker::accept_block(Handle h, Kind kind, gfp_t gfp, unsigned order, s
                                             kind == Kind::Large ? Use::Large : Use::Pages, h)
                               : "outside the arena";
   if (!err.empty())
-    fail(call() + ": " + err);
+    fail(call(), ": ", err);
   const PageInfo pi = heap_->page_info(ptr_of(p));
   const PageOwner want = kind == Kind::Large ? PageOwner::LargeKmalloc : PageOwner::PageAlloc;
   if (pi.owner != want || pi.block != p || pi.order != order)
-    fail(call() + ": page_info says " + page_owner_name(pi.owner) + " block " + hex(pi.block) +
-         " order " + std::to_string(pi.order));
+    fail(call(), ": page_info says ", page_owner_name(pi.owner), " block ", hex(pi.block),
+         " order ", pi.order);
   a.kind = kind;
   a.live = true;
   a.addr = p;
@@ -673,10 +661,8 @@ void HeapChecker::accept_block(Handle h, Kind kind, gfp_t gfp, unsigned order, s
 }
 
 void HeapChecker::do_ksize(const Op& op) {
-  if (op.handle >= allocs_.size()) {
-    ++skipped_;
-    return;
-  }
+  if (op.handle >= allocs_.size())
+    return skip();
   const Allocation& a = allocs_[op.handle];
   // What the address is now (it may have been freed, or reused by another handle): a live
   // object or large block gives its ksize, anything else a report and 0.
@@ -685,45 +671,35 @@ void HeapChecker::do_ksize(const Op& op) {
                             : judge_free(FreeRoute::Kfree, a.addr, 0, 0);
   std::size_t want = v.handle != kNone ? allocs_[v.handle].usable : 0;
   if (v.report) { // a free object is not a double free here
-    expect(ErrorKind::InvalidObjectPointer, a.addr,
+    misuse(ErrorKind::InvalidObjectPointer, a.addr,
            v.kind == ErrorKind::ObjectDoubleFree ? "(the object is free)" : v.reason);
-    ++misuse_;
   }
-  const std::size_t got = c_ ? ::ksize(ptr_of(a.addr)) : heap_->ksize(ptr_of(a.addr));
+  const std::size_t got = KM_API(ksize, ptr_of(a.addr));
   outcome_ = Outcome{Outcome::Shape::Number, got};
   if (got != want)
-    fail("ksize(" + h_name(op.handle) + " = " + hex(a.addr) + ") = " + std::to_string(got) +
-         ", expected " + std::to_string(want));
+    fail("ksize(", h_name(op.handle), " = ", hex(a.addr), ") = ", got, ", expected ", want);
 }
 
 void HeapChecker::do_krealloc(const Op& op) {
-  if (op.handle >= allocs_.size() || cfg_.profile == Profile::None) {
-    ++skipped_;
-    return;
-  }
+  if (op.handle >= allocs_.size() || cfg_.profile == Profile::None)
+    return skip();
   Allocation& a = allocs_[op.handle];
   const bool live = a.live;
-  if (live && a.kind == Kind::Object && !caches_[a.cache].kmalloc) {
-    ++skipped_; // not a kmalloc object
-    return;
-  }
+  if (live && a.kind == Kind::Object && !caches_[a.cache].kmalloc) // not a kmalloc object
+    return skip();
   if (a.kind == Kind::Pages || (!live && a.kind != Kind::Null && a.kind != Kind::Zero)) {
     // An alloc_pages block or a freed object: krealloc must refuse it, unless the address now
     // holds another live object (then krealloc acts on that one: not this op's business).
     const FreeVerdict v = judge_free(FreeRoute::Kfree, a.addr, 0, 0);
-    if (op.size == 0 || v.handle != kNone || (op.gfp & ~__GFP_BITS_MASK) != 0) {
-      ++skipped_;
-      return;
-    }
-    expect(ErrorKind::InvalidObjectPointer, a.addr,
+    if (op.size == 0 || v.handle != kNone || (op.gfp & ~__GFP_BITS_MASK) != 0)
+      return skip();
+    misuse(ErrorKind::InvalidObjectPointer, a.addr,
            v.kind == ErrorKind::ObjectDoubleFree ? "(the object is free)" : v.reason);
-    ++misuse_;
-    const void* r = c_ ? ::krealloc(ptr_of(a.addr), op.size, op.gfp)
-                       : heap_->krealloc(ptr_of(a.addr), op.size, op.gfp);
+    const void* r = KM_API(krealloc, ptr_of(a.addr), op.size, op.gfp);
     outcome_ = Outcome{Outcome::Shape::Pointer, addr_of(r)};
     if (r != nullptr)
-      fail("krealloc(" + h_name(op.handle) + " = " + hex(a.addr) + ") of " +
-           (live ? "an alloc_pages block" : "a freed object") + " returned " + hex(addr_of(r)));
+      fail("krealloc(", h_name(op.handle), " = ", hex(a.addr), ") of ",
+           (live ? "an alloc_pages block" : "a freed object"), " returned ", hex(addr_of(r)));
     return;
   }
   if (live)
@@ -733,20 +709,16 @@ void HeapChecker::do_krealloc(const Op& op) {
   const gfp_t gfp = op.gfp;
   fail_next_ = std::max(fail_next_, op.arg);
   const unsigned armed = arm_injection();
-  void* r = c_ ? ::krealloc(ptr_of(old.addr), new_size, gfp)
-               : heap_->krealloc(ptr_of(old.addr), new_size, gfp);
+  void* r = KM_API(krealloc, ptr_of(old.addr), new_size, gfp);
   const std::uintptr_t p = addr_of(r);
   outcome_ = Outcome{Outcome::Shape::Pointer, p};
   auto where = [&] {
-    return "krealloc(" + h_name(op.handle) + " = " + hex(old.addr) + ", " +
-           std::to_string(new_size) + ") = " + hex(p);
+    return cat("krealloc(#", op.handle, " = ", hex(old.addr), ", ", new_size, ") = ", hex(p));
   };
-  fail_next_ = armed;
   if (new_size == 0) { // kfree(p), then ZERO_SIZE_PTR
-    fail_next_ = 0;
     disarm_injection(armed);
     if (p != kZeroSizePtr)
-      fail(where() + ", expected ZERO_SIZE_PTR");
+      fail(where(), ", expected ZERO_SIZE_PTR");
     if (live)
       commit_free(op.handle);
     allocs_[op.handle] = Allocation{};
@@ -756,7 +728,6 @@ void HeapChecker::do_krealloc(const Op& op) {
   }
   if (!live) { // krealloc(NULL or ZERO_SIZE_PTR) is kmalloc
     accept_kmalloc(op.handle, new_size, gfp, p, "krealloc(NULL)");
-    fail_next_ = 0;
     disarm_injection(armed);
     if (allocs_[op.handle].live)
       fill(op.handle);
@@ -767,10 +738,9 @@ void HeapChecker::do_krealloc(const Op& op) {
   const model::front::Prediction pred = classes_.predict(new_size, gfp);
   using model::front::Path;
   if (pred.path == Path::InvalidGfp) {
-    fail_next_ = 0;
     disarm_injection(armed);
     if (p != 0)
-      fail(where() + ", expected NULL for invalid gfp bits");
+      fail(where(), ", expected NULL for invalid gfp bits");
     if (pred.warn)
       expect(ErrorKind::InvalidGfp, kAnyAddress);
     ++misuse_;
@@ -778,10 +748,9 @@ void HeapChecker::do_krealloc(const Op& op) {
   }
   const std::size_t ks = old.usable;
   if (new_size <= ks) { // in place
-    fail_next_ = 0;
     disarm_injection(armed);
     if (p != old.addr)
-      fail(where() + ": new_size <= ksize " + std::to_string(ks) + " must stay in place");
+      fail(where(), ": new_size <= ksize ", ks, " must stay in place");
     // The bytes stay. With __GFP_ZERO the heap zeroes [new_size, ksize) (Linux 6.12, "mm:
     // krealloc: consider spare memory for __GFP_ZERO"); the zeros then reach from the pattern's
     // end only if the old ones reached new_size. Shrinking below the pattern leaves pattern
@@ -806,21 +775,19 @@ void HeapChecker::do_krealloc(const Op& op) {
                                ? page_null_allowed(gfp & ~__GFP_ZERO, pred.order)
                                : object_null_allowed(kmalloc_cache_of(pred), gfp);
       if (!allowed)
-        fail(where() + ": NULL, but the new object could be allocated");
+        fail(where(), ": NULL, but the new object could be allocated");
     }
-    fail_next_ = 0;
     disarm_injection(armed);
     check_content(op.handle, "after a failed krealloc");
     return;
   }
   if (pred.path != Path::Slab && pred.path != Path::Large)
-    fail(where() + ": expected NULL (" + model::front::path_name(pred.path) + ")");
+    fail(where(), ": expected NULL (", model::front::path_name(pred.path), ")");
   // The new object is allocated while the old one is live, then the old one is freed.
   --live_count_;
   copied_ = ks;
   accept_kmalloc(op.handle, new_size, gfp & ~__GFP_ZERO, p, "krealloc");
   copied_ = 0;
-  fail_next_ = 0;
   disarm_injection(armed);
   release(old);
   Allocation& b = allocs_[op.handle];
@@ -833,30 +800,27 @@ void HeapChecker::do_krealloc(const Op& op) {
 }
 
 void HeapChecker::check_index(std::size_t size) {
-  const int idx = c_ ? ::kmalloc_index(size) : heap_->kmalloc_index(size);
+  const int idx = KM_API(kmalloc_index, size);
   if (idx != classes_.kmalloc_index(size))
-    fail("kmalloc_index(" + std::to_string(size) + ") = " + std::to_string(idx) + ", expected " +
-         std::to_string(classes_.kmalloc_index(size)));
-  const std::size_t up = c_ ? ::kmalloc_size_roundup(size) : heap_->kmalloc_size_roundup(size);
+    fail("kmalloc_index(", size, ") = ", idx, ", expected ", classes_.kmalloc_index(size));
+  const std::size_t up = KM_API(kmalloc_size_roundup, size);
   if (up != classes_.kmalloc_size_roundup(size))
-    fail("kmalloc_size_roundup(" + std::to_string(size) + ") = " + std::to_string(up) +
-         ", expected " + std::to_string(classes_.kmalloc_size_roundup(size)));
+    fail("kmalloc_size_roundup(", size, ") = ", up, ", expected ",
+         classes_.kmalloc_size_roundup(size));
 }
 
 void HeapChecker::do_check_size(const Op& op) {
   const std::size_t size = static_cast<std::size_t>(op.size);
-  if (cfg_.profile == Profile::None) {
-    ++skipped_;
-    return;
-  }
+  if (cfg_.profile == Profile::None)
+    return skip();
   check_index(size);
   const model::front::Prediction pred = classes_.predict(size, op.gfp);
   const std::uintptr_t got = addr_of(heap_->kmalloc_cache(size, op.gfp));
   const std::uintptr_t want =
       pred.path == model::front::Path::Slab ? caches_[kmalloc_cache_of(pred)].ptr : 0;
   if (got != want)
-    fail("kmalloc_cache(" + std::to_string(size) + ", " + gfp_to_string(op.gfp) + ") is " +
-         hex(got) + ", expected " + (want != 0 ? pred.cache_name : "NULL") + " (SC1)");
+    fail("kmalloc_cache(", size, ", ", gfp_to_string(op.gfp), ") is ", hex(got), ", expected ",
+         (want != 0 ? pred.cache_name : "NULL"), " (SC1)");
 }
 
 // ---------------------------------------------------------------- kmem_cache
@@ -888,34 +852,32 @@ void HeapChecker::do_create(const Op& op) {
     c.layout.why = "no free kmem_cache descriptor";
   }
   void (*ctor)(void*) = c.ctor ? &test_ctor : nullptr;
-  struct kmem_cache* s = c_ ? ::kmem_cache_create(name, size, align, op.flags, ctor)
-                            : heap_->kmem_cache_create(name, size, align, op.flags, ctor);
+  struct kmem_cache* s = KM_API(kmem_cache_create, name, size, align, op.flags, ctor);
   const std::uintptr_t ptr = addr_of(s);
   outcome_ = Outcome{Outcome::Shape::Pointer, ptr};
   const auto id = static_cast<std::uint32_t>(caches_.size());
   created_.push_back(id);
   if (!c.layout.ok) {
-    expect((op.flags & SLAB_PANIC) != 0 ? ErrorKind::SlabPanic : ErrorKind::CacheCreateFailed,
+    misuse((op.flags & SLAB_PANIC) != 0 ? ErrorKind::SlabPanic : ErrorKind::CacheCreateFailed,
            kAnyAddress);
-    ++misuse_;
     if (ptr != 0)
-      fail("kmem_cache_create must fail (" + c.layout.why + "), returned " + hex(ptr));
+      fail("kmem_cache_create must fail (", c.layout.why, "), returned ", hex(ptr));
     caches_.push_back(std::move(c));
     return;
   }
   if (ptr == 0)
-    fail("kmem_cache_create(" + std::to_string(size) + ", " + std::to_string(align) + ", " +
-         slab_flags_to_string(op.flags) + ") returned NULL for a valid cache");
+    fail("kmem_cache_create(", size, ", ", align, ", ", slab_flags_to_string(op.flags),
+         ") returned NULL for a valid cache");
   // heap.h: a destroyed cache's handle stays invalid after its descriptor holds a new cache
   // (64-bit handles carry a generation), so no handle value is ever returned twice.
   for (const ModelCache& other : caches_)
     if (other.ptr == ptr && (other.live || sizeof(void*) == 8))
-      fail("kmem_cache_create returned " + hex(ptr) + ", the handle of " +
-           (other.live ? "live " : "destroyed ") + other.name);
+      fail("kmem_cache_create returned ", hex(ptr), ", the handle of ",
+           (other.live ? "live " : "destroyed "), other.name);
   const CacheInfo info = heap_->cache_info(s);
   const model::slab::ModelLayout& l = c.layout;
   if (const std::string d = layout_difference(info, l); !d.empty())
-    fail(c.name + ":" + d + " (AL2, AC1)");
+    fail(c.name, ":", d, " (AL2, AC1)");
   c.ptr = ptr;
   c.live = true;
   put_id(by_ptr_, ptr, id);
@@ -926,60 +888,47 @@ void HeapChecker::do_create(const Op& op) {
 void HeapChecker::do_cache_alloc(const Op& op) {
   const Handle h = static_cast<Handle>(allocs_.size());
   allocs_.emplace_back();
-  if (op.cache >= created_.size() || !caches_[created_[op.cache]].live) {
-    ++skipped_;
-    return;
-  }
+  if (op.cache >= created_.size() || !caches_[created_[op.cache]].live)
+    return skip();
   const std::uint32_t id = created_[op.cache];
   const ModelCache& c = caches_[id];
   const bool zero = op.kind == OpKind::CacheZalloc || (op.gfp & __GFP_ZERO) != 0;
-  if ((op.gfp & ~__GFP_BITS_MASK) != 0) {
-    ++skipped_; // the slab layer's contract for unknown bits is the page allocator's
-    return;
-  }
+  if ((op.gfp & ~__GFP_BITS_MASK) != 0)
+    return skip(); // the slab layer's contract for unknown bits is the page allocator's
   g_ctor_size = c.layout.object_size;
   const unsigned armed = arm_injection();
   struct kmem_cache* s = ptr_of_cache(c.ptr);
   void* r = nullptr;
   if (op.kind == OpKind::CacheZalloc)
-    r = c_ ? ::kmem_cache_zalloc(s, op.gfp) : heap_->kmem_cache_zalloc(s, op.gfp);
+    r = KM_API(kmem_cache_zalloc, s, op.gfp);
   else
-    r = c_ ? ::kmem_cache_alloc(s, op.gfp) : heap_->kmem_cache_alloc(s, op.gfp);
-  fail_next_ = armed;
+    r = KM_API(kmem_cache_alloc, s, op.gfp);
   outcome_ = Outcome{Outcome::Shape::Pointer, addr_of(r)};
   accept_object(h, id, op.gfp, addr_of(r), zero, c.layout.object_size, op_name(op.kind));
-  fail_next_ = 0;
   disarm_injection(armed);
   if (allocs_[h].live)
     fill(h);
 }
 
 void HeapChecker::do_shrink_destroy(const Op& op) {
-  if (op.cache >= created_.size() || !caches_[created_[op.cache]].live) {
-    ++skipped_;
-    return;
-  }
+  if (op.cache >= created_.size() || !caches_[created_[op.cache]].live)
+    return skip();
   const std::uint32_t id = created_[op.cache];
   ModelCache& c = caches_[id];
   struct kmem_cache* s = ptr_of_cache(c.ptr);
   if (op.kind == OpKind::CacheShrink) {
-    const int ret = c_ ? ::kmem_cache_shrink(s) : heap_->kmem_cache_shrink(s);
+    const int ret = KM_API(kmem_cache_shrink, s);
     outcome_ = Outcome{Outcome::Shape::Number, static_cast<std::uintptr_t>(ret)};
     c.forget_cpu_slabs();
     settle(id, true);
     if (ret != (c.slabs.empty() ? 0 : 1))
-      fail("kmem_cache_shrink(" + c.name + ") = " + std::to_string(ret) + " with " +
-           std::to_string(c.slabs.size()) + " slabs left");
+      fail("kmem_cache_shrink(", c.name, ") = ", ret, " with ", c.slabs.size(), " slabs left");
     return;
   }
-  if (c_)
-    ::kmem_cache_destroy(s);
-  else
-    heap_->kmem_cache_destroy(s);
+  KM_API(kmem_cache_destroy, s);
   c.forget_cpu_slabs();
   if (c.live_objects != 0) {
-    expect(ErrorKind::ObjectsRemaining, kAnyAddress);
-    ++misuse_;
+    misuse(ErrorKind::ObjectsRemaining, kAnyAddress);
     settle(id, false);
     return;
   }
@@ -1001,12 +950,12 @@ void HeapChecker::settle(std::uint32_t cache, bool all_must_go) {
     const PageInfo pi = heap_->page_info(ptr_of(s.base));
     if (pi.owner == PageOwner::Slab && pi.block == s.base && addr_of(pi.cache) == c.ptr) {
       if (all_must_go)
-        fail(c.name + ": the empty slab " + hex(s.base) + " was not released");
+        fail(c.name, ": the empty slab ", hex(s.base), " was not released");
       kept.push_back(id);
       continue;
     }
     if (pi.owner != PageOwner::Free)
-      fail(c.name + ": its empty slab " + hex(s.base) + " became " + page_owner_name(pi.owner) +
+      fail(c.name, ": its empty slab ", hex(s.base), " became ", page_owner_name(pi.owner),
            " without the model seeing an allocation");
     release_slab(id);
   }
@@ -1029,17 +978,14 @@ void HeapChecker::check_min_partial(std::uint32_t cache, bool discarded) {
     partly += slabs_[id].live != 0 && slabs_[id].live < slabs_[id].capacity;
   }
   if (discarded && info.nr_partial + 1 < min_partial)
-    fail(c.name + ": an empty slab went back to the page allocator leaving " +
-         std::to_string(info.nr_partial) + " partial slabs, min_partial is " +
-         std::to_string(min_partial));
+    fail(c.name, ": an empty slab went back to the page allocator leaving ", info.nr_partial,
+         " partial slabs, min_partial is ", min_partial);
   // Empty slabs on the partial list: at most `empty` minus the cpu slabs, at least nr_partial
   // minus the slabs with objects in use and free.
   if (empty > min_partial + info.nr_cpu_slabs ||
       (info.nr_partial > partly && info.nr_partial - partly > min_partial))
-    fail(c.name + ": " + std::to_string(empty) + " empty slabs, " +
-         std::to_string(info.nr_partial) + " partial, " + std::to_string(info.nr_cpu_slabs) +
-         " cpu slabs: more than min_partial " + std::to_string(min_partial) +
-         " empty slabs on the partial list");
+    fail(c.name, ": ", empty, " empty slabs, ", info.nr_partial, " partial, ", info.nr_cpu_slabs,
+         " cpu slabs: more than min_partial ", min_partial, " empty slabs on the partial list");
 }
 
 void HeapChecker::settle_all() {
@@ -1065,10 +1011,9 @@ void HeapChecker::do_alloc_pages(const Op& op) {
   allocs_.emplace_back();
   const unsigned order = op.arg;
   const unsigned armed = arm_injection();
-  struct page* pg = c_ ? ::alloc_pages(op.gfp, order) : heap_->alloc_pages(op.gfp, order);
+  struct page* pg = KM_API(alloc_pages, op.gfp, order);
   const std::uintptr_t p = pg != nullptr ? addr_of(heap_->page_address(pg)) : 0;
   outcome_ = Outcome{Outcome::Shape::Pointer, p};
-  fail_next_ = armed;
   const bool warn = (op.gfp & __GFP_NOWARN) == 0;
   if ((op.gfp & ~__GFP_BITS_MASK) != 0 || order > cfg_.max_order) {
     if (warn)
@@ -1076,15 +1021,14 @@ void HeapChecker::do_alloc_pages(const Op& op) {
              kAnyAddress);
     ++misuse_;
     if (p != 0)
-      fail("alloc_pages(" + gfp_to_string(op.gfp) + ", " + std::to_string(order) +
-           ") is out of contract, returned " + hex(p));
+      fail("alloc_pages(", gfp_to_string(op.gfp), ", ", order, ") is out of contract, returned ",
+           hex(p));
   } else {
     accept_block(h, Kind::Pages, op.gfp & ~__GFP_ZERO, order, p, (op.gfp & __GFP_ZERO) != 0,
                  pages_.page_size() << order, "alloc_pages");
     if (p != 0 && heap_->virt_to_page(ptr_of(p)) != pg)
-      fail("virt_to_page(page_address(page)) is not page for " + hex(p));
+      fail("virt_to_page(page_address(page)) is not page for ", hex(p));
   }
-  fail_next_ = 0;
   disarm_injection(armed);
   if (allocs_[h].live)
     fill(h);
@@ -1198,23 +1142,40 @@ void HeapChecker::call_free(FreeRoute route, std::uintptr_t addr, unsigned order
                             std::uintptr_t cache_ptr) {
   switch (route) {
   case FreeRoute::Own: // resolved by do_free
-  case FreeRoute::Kfree: c_ ? ::kfree(ptr_of(addr)) : heap_->kfree(ptr_of(addr)); break;
-  case FreeRoute::KfreeSensitive:
-    c_ ? ::kfree_sensitive(ptr_of(addr)) : heap_->kfree_sensitive(ptr_of(addr));
-    break;
-  case FreeRoute::CacheFree:
-    c_ ? ::kmem_cache_free(ptr_of_cache(cache_ptr), ptr_of(addr))
-       : heap_->kmem_cache_free(ptr_of_cache(cache_ptr), ptr_of(addr));
-    break;
-  case FreeRoute::FreePages: c_ ? ::free_pages(addr, order) : heap_->free_pages(addr, order); break;
+  case FreeRoute::Kfree: KM_API(kfree, ptr_of(addr)); break;
+  case FreeRoute::KfreeSensitive: KM_API(kfree_sensitive, ptr_of(addr)); break;
+  case FreeRoute::CacheFree: KM_API(kmem_cache_free, ptr_of_cache(cache_ptr), ptr_of(addr)); break;
+  case FreeRoute::FreePages: KM_API(free_pages, addr, order); break;
   case FreeRoute::PageFree: {
-    struct page* pg = c_ ? ::virt_to_page(ptr_of(addr)) : heap_->virt_to_page(ptr_of(addr));
+    struct page* pg = KM_API(virt_to_page, ptr_of(addr));
     if ((pg == nullptr) != !pages_.in_arena(addr))
-      fail("virt_to_page(" + hex(addr) + ") is " + (pg != nullptr ? "a page" : "NULL"));
-    c_ ? ::__free_pages(pg, order) : heap_->free_pages(pg, order);
+      fail("virt_to_page(", hex(addr), ") is ", (pg != nullptr ? "a page" : "NULL"));
+    free_page_struct(pg, order);
     break;
   }
   }
+}
+
+Handle HeapChecker::free_checked(FreeRoute route, std::uintptr_t addr, unsigned order,
+                                 std::uintptr_t cache_ptr, Handle own) {
+  const FreeVerdict v = judge_free(route, addr, order, cache_ptr);
+  if (v.handle != kNone)
+    check_content(v.handle, "before its free");
+  call_free(route, addr, order, cache_ptr);
+  outcome_ = Outcome{Outcome::Shape::At, addr};
+  if (v.report) {
+    misuse(v.kind, v.address, v.reason);
+    outcome_.refused = true;
+  } else if (v.handle != kNone) {
+    if (v.handle != own)
+      outcome_.frees = v.handle;
+    commit_free(v.handle);
+  }
+  return v.handle;
+}
+
+void HeapChecker::free_page_struct(struct page* pg, unsigned order) {
+  c_ ? ::__free_pages(pg, order) : heap_->free_pages(pg, order);
 }
 
 void HeapChecker::release(const Allocation& a) {
@@ -1243,10 +1204,8 @@ void HeapChecker::commit_free(Handle h) {
 }
 
 void HeapChecker::do_free(const Op& op) {
-  if (op.handle >= allocs_.size()) {
-    ++skipped_;
-    return;
-  }
+  if (op.handle >= allocs_.size())
+    return skip();
   const Allocation& a = allocs_[op.handle];
   FreeRoute route = op.route;
   if (route == FreeRoute::Own)
@@ -1267,31 +1226,15 @@ void HeapChecker::do_free(const Op& op) {
       cache_ptr = caches_[a.cache].ptr;
     else if (!caches_.empty())
       cache_ptr = caches_[0].ptr;
-    if (cache_ptr == 0) {
-      ++skipped_;
-      return;
-    }
+    if (cache_ptr == 0)
+      return skip();
   }
-  const FreeVerdict v = judge_free(route, addr, order, cache_ptr); // kfree_sensitive's is kfree's
-  if (v.handle != kNone)
-    check_content(v.handle, "before its free");
-  call_free(route, addr, order, cache_ptr);
-  outcome_ = Outcome{Outcome::Shape::At, addr};
-  if (v.report) {
-    expect(v.kind, v.address, v.reason);
-    ++misuse_;
-    outcome_.refused = true;
-  } else if (v.handle != kNone) {
-    if (v.handle != op.handle)
-      outcome_.frees = v.handle;
-    const Allocation& freed = allocs_[v.handle];
-    commit_free(v.handle);
-    if (route == FreeRoute::KfreeSensitive && freed.kind == Kind::Object) {
-      // The zeroed slot is checked when it is next taken (a slab that went back never is).
-      const ModelSlab& s = slabs_[freed.slab];
-      slot(s, static_cast<unsigned>((freed.addr - s.base) / caches_[freed.cache].layout.size)) =
-          kWiped;
-    }
+  // kfree_sensitive's verdict is kfree's; the zeroed slot is checked when it is next taken.
+  const Handle freed = free_checked(route, addr, order, cache_ptr, op.handle);
+  if (freed != kNone && route == FreeRoute::KfreeSensitive && allocs_[freed].kind == Kind::Object) {
+    const Allocation& a = allocs_[freed];
+    const ModelSlab& s = slabs_[a.slab];
+    slot(s, static_cast<unsigned>((a.addr - s.base) / caches_[a.cache].layout.size)) = kWiped;
   }
 }
 
@@ -1317,10 +1260,8 @@ void HeapChecker::do_free_at(const Op& op) {
           std::size_t{s.capacity} * caches_[s.cache].layout.size < ps << s.order)
         tails.push_back(i);
     }
-    if (tails.empty()) {
-      ++skipped_;
-      return;
-    }
+    if (tails.empty())
+      return skip();
     const ModelSlab& s = slabs_[tails[op.size % tails.size()]];
     const std::uintptr_t used = std::uintptr_t{s.capacity} * caches_[s.cache].layout.size;
     // Half of the time exactly one past the last object: where an off-by-one lets it pass.
@@ -1334,44 +1275,26 @@ void HeapChecker::do_free_at(const Op& op) {
     cache_ptr = op.cache < created_.size() ? caches_[created_[op.cache]].ptr
                 : tail_cache != kNone      ? caches_[tail_cache].ptr
                                            : (caches_.empty() ? 0 : caches_[0].ptr);
-    if (cache_ptr == 0) {
-      ++skipped_;
-      return;
-    }
+    if (cache_ptr == 0)
+      return skip();
   }
   if (op.route == FreeRoute::PageFree && !pages_.in_arena(addr) &&
       static_cast<Where>(op.arg % kWheres) == Where::Outside) {
     // __free_pages of memory that is no page descriptor.
-    expect(ErrorKind::PageInvalidFree, kAnyAddress);
-    ++misuse_;
-    c_ ? ::__free_pages(reinterpret_cast<struct page*>(outside_ + 64), 0)
-       : heap_->free_pages(reinterpret_cast<struct page*>(outside_ + 64), 0);
+    misuse(ErrorKind::PageInvalidFree, kAnyAddress);
+    free_page_struct(reinterpret_cast<struct page*>(outside_ + 64), 0);
     return;
   }
   if (op.route == FreeRoute::PageFree && pages_.in_arena(addr) && addr % 2 == 1) {
     // __free_pages of a pointer 1..7 bytes into the descriptor of addr's page: no descriptor.
-    const std::uintptr_t pg =
-        addr_of(c_ ? ::virt_to_page(ptr_of(addr)) : heap_->virt_to_page(ptr_of(addr)));
+    const std::uintptr_t pg = addr_of(KM_API(virt_to_page, ptr_of(addr)));
     const std::uintptr_t bad = pg + 1 + (addr % ps >> 1) % 7;
-    expect(ErrorKind::PageInvalidFree, bad);
-    ++misuse_;
-    c_ ? ::__free_pages(reinterpret_cast<struct page*>(bad), 0)
-       : heap_->free_pages(reinterpret_cast<struct page*>(bad), 0);
+    misuse(ErrorKind::PageInvalidFree, bad);
+    free_page_struct(reinterpret_cast<struct page*>(bad), 0);
     outcome_ = Outcome{Outcome::Shape::At, bad};
     return;
   }
-  const FreeVerdict v = judge_free(op.route, addr, 0, cache_ptr);
-  if (v.handle != kNone)
-    check_content(v.handle, "before its free");
-  call_free(op.route, addr, 0, cache_ptr);
-  outcome_ = Outcome{Outcome::Shape::At, addr};
-  if (v.report) {
-    expect(v.kind, v.address, v.reason);
-    ++misuse_;
-  } else if (v.handle != kNone) {
-    outcome_.frees = v.handle;
-    commit_free(v.handle);
-  }
+  free_checked(op.route, addr, 0, cache_ptr, kNone);
 }
 
 void HeapChecker::do_bad_cache(const Op& op) {
@@ -1383,18 +1306,16 @@ void HeapChecker::do_bad_cache(const Op& op) {
   case BadPointer::Interior: bad = own != 0 ? own + 8 : 0; break;
   case BadPointer::Foreign: bad = addr_of(outside_); break;
   }
-  if (bad == 0 || cache_by_ptr(bad) != kNone) {
-    ++skipped_; // no pointer, or a live cache: not misuse
-    return;
-  }
+  if (bad == 0 || cache_by_ptr(bad) != kNone) // no pointer, or a live cache: not misuse
+    return skip();
   struct kmem_cache* s = ptr_of_cache(bad);
   ++misuse_;
   switch (op.n % 4) {
   case 0: {
-    void* r = c_ ? ::kmem_cache_alloc(s, GFP_KERNEL) : heap_->kmem_cache_alloc(s, GFP_KERNEL);
+    void* r = KM_API(kmem_cache_alloc, s, GFP_KERNEL);
     expect(ErrorKind::InvalidCache, bad);
     if (r != nullptr)
-      fail("kmem_cache_alloc of a bad cache pointer returned " + hex(addr_of(r)));
+      fail("kmem_cache_alloc of a bad cache pointer returned ", hex(addr_of(r)));
     break;
   }
   case 1: {
@@ -1406,11 +1327,11 @@ void HeapChecker::do_bad_cache(const Op& op) {
     break;
   }
   case 2:
-    c_ ? (void)::kmem_cache_shrink(s) : (void)heap_->kmem_cache_shrink(s);
+    (void)KM_API(kmem_cache_shrink, s);
     expect(ErrorKind::InvalidCache, bad);
     break;
   default:
-    c_ ? ::kmem_cache_destroy(s) : heap_->kmem_cache_destroy(s);
+    KM_API(kmem_cache_destroy, s);
     expect(ErrorKind::InvalidCache, bad);
     break;
   }
@@ -1442,12 +1363,12 @@ void HeapChecker::check_content(Handle h, const char* when) const {
   };
   for_sampled(0, pat, find(&word));
   if (bad != ~std::size_t{0})
-    fail(h_name(h) + " at " + hex(a.addr) + " byte +" + std::to_string(bad) + " is " + hex(b[bad]) +
-         ", its pattern " + hex(pattern(h, bad)) + ", " + when + " (NO2)");
+    fail(h_name(h), " at ", hex(a.addr), " byte +", bad, " is ", hex(b[bad]), ", its pattern ",
+         hex(pattern(h, bad)), ", ", when, " (NO2)");
   for_sampled(pat, std::min(a.zero_hi, a.requested), find(nullptr));
   if (bad != ~std::size_t{0})
-    fail(h_name(h) + " at " + hex(a.addr) + " byte +" + std::to_string(bad) + " is " + hex(b[bad]) +
-         ", must read zero, " + when);
+    fail(h_name(h), " at ", hex(a.addr), " byte +", bad, " is ", hex(b[bad]), ", must read zero, ",
+         when);
 }
 
 // ---------------------------------------------------------------- reports and counts
@@ -1481,49 +1402,37 @@ void HeapChecker::check_reports() {
 }
 
 void HeapChecker::check_counts() {
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  static constexpr const char* kUseNames[] = {"metadata", "free", "slab", "large kmalloc",
+                                              "alloc_pages"};
+  for (int attempt = 0;; ++attempt) {
     const PageCounts pc = heap_->page_counts();
-    const bool same = pc.free == pages_.pages_used_for(Use::Free) &&
-                      pc.metadata == pages_.pages_used_for(Use::Metadata) &&
-                      pc.slab == pages_.pages_used_for(Use::Slab) &&
-                      pc.large_kmalloc == pages_.pages_used_for(Use::Large) &&
-                      pc.page_alloc == pages_.pages_used_for(Use::Pages) &&
-                      pc.total == pages_.npages();
-    if (same && zones_match())
+    const std::size_t got[] = {pc.metadata, pc.free, pc.slab, pc.large_kmalloc, pc.page_alloc};
+    std::string diff = pc.total != pages_.npages() ? cat("page_counts total ", pc.total) : "";
+    for (unsigned u = 0; u < 5 && diff.empty(); ++u)
+      if (const std::size_t want = pages_.pages_used_for(static_cast<Use>(u)); got[u] != want)
+        diff =
+            cat("page_counts: ", got[u], " ", kUseNames[u], " pages, the model ", want, " (AC2)");
+    if (diff.empty())
+      diff = zone_mismatch();
+    if (diff.empty())
       return;
-    if (same && attempt == 1)
-      fail(zone_mismatch());
-    if (attempt == 0) {
-      settle_all(); // an empty slab the op did not touch may have gone back
-      continue;
-    }
-    fail("page_counts free/metadata/slab/large/alloc_pages " + std::to_string(pc.free) + "/" +
-         std::to_string(pc.metadata) + "/" + std::to_string(pc.slab) + "/" +
-         std::to_string(pc.large_kmalloc) + "/" + std::to_string(pc.page_alloc) + ", the model " +
-         std::to_string(pages_.pages_used_for(Use::Free)) + "/" +
-         std::to_string(pages_.pages_used_for(Use::Metadata)) + "/" +
-         std::to_string(pages_.pages_used_for(Use::Slab)) + "/" +
-         std::to_string(pages_.pages_used_for(Use::Large)) + "/" +
-         std::to_string(pages_.pages_used_for(Use::Pages)) + " (AC2)");
+    if (attempt == 1)
+      fail(diff);
+    settle_all(); // an empty slab the op did not touch may have gone back
   }
 }
 
 // Per zone: NR_FREE_PAGES and free_area[order].nr_free (AC2), cheap enough for every op.
-bool HeapChecker::zones_match() const {
-  return zone_mismatch().empty();
-}
-
 std::string HeapChecker::zone_mismatch() const {
   for (unsigned z = 0; z < pages_.nr_zones(); ++z) {
     const ZoneInfo zi = heap_->zone_info(z);
     if (zi.free_pages != pages_.zone_free_pages(z))
-      return "zone " + std::to_string(z) + " free_pages " + std::to_string(zi.free_pages) +
-             ", the model " + std::to_string(pages_.zone_free_pages(z)) + " (AC2)";
+      return cat("zone ", z, " free_pages ", zi.free_pages, ", the model ",
+                 pages_.zone_free_pages(z), " (AC2)");
     for (unsigned o = 0; o <= cfg_.max_order; ++o)
       if (zi.nr_free[o] != pages_.nr_free(z, o))
-        return "zone " + std::to_string(z) + " nr_free[" + std::to_string(o) + "] " +
-               std::to_string(zi.nr_free[o]) + ", the model " +
-               std::to_string(pages_.nr_free(z, o)) + " (AC2)";
+        return cat("zone ", z, " nr_free[", o, "] ", zi.nr_free[o], ", the model ",
+                   pages_.nr_free(z, o), " (AC2)");
   }
   return "";
 }
@@ -1535,7 +1444,7 @@ void HeapChecker::walk(bool with_validate) {
   if (with_validate)
     broken = c_ ? static_cast<std::size_t>(::kmalloc_validate()) : heap_->validate();
   if (broken != 0)
-    fail("validate() found " + std::to_string(broken) + " broken invariants");
+    fail("validate() found ", broken, " broken invariants");
   settle_all();
   // AC3: the free blocks, exactly.
   std::vector<FreeBlock>& got = heap_blocks_;
@@ -1566,17 +1475,16 @@ void HeapChecker::walk(bool with_validate) {
     auto key = [](const FreeBlock& b) { return std::make_tuple(b.zone, b.pfn, b.order); };
     std::sort(got.begin(), got.end(),
               [&](const FreeBlock& x, const FreeBlock& y) { return key(x) < key(y); });
-    std::string what = "free blocks differ (AC3): heap " + std::to_string(got.size()) + ", model " +
-                       std::to_string(want.size());
+    std::string what = cat("free blocks differ (AC3): heap ", got.size(), ", model ", want.size());
     for (std::size_t i = 0; i < std::max(got.size(), want.size()); ++i) {
       if (i < got.size() && i < want.size() && key(got[i]) == key(want[i]))
         continue;
       if (i < got.size())
-        what += "; heap has zone " + std::to_string(got[i].zone) + " pfn " + hex(got[i].pfn) +
-                " order " + std::to_string(got[i].order);
+        what +=
+            cat("; heap has zone ", got[i].zone, " pfn ", hex(got[i].pfn), " order ", got[i].order);
       if (i < want.size())
-        what += "; model has zone " + std::to_string(want[i].zone) + " pfn " + hex(want[i].pfn) +
-                " order " + std::to_string(want[i].order);
+        what += cat("; model has zone ", want[i].zone, " pfn ", hex(want[i].pfn), " order ",
+                    want[i].order);
       break;
     }
     fail(what);
@@ -1587,10 +1495,9 @@ void HeapChecker::walk(bool with_validate) {
       const PageInfo pi = heap_->page_info(ptr_of(pfn << pages_.page_shift()));
       if (pi.owner != PageOwner::Free || pi.block != b.pfn << pages_.page_shift() ||
           pi.order != b.order)
-        fail("page_info(" + hex(pfn << pages_.page_shift()) + ") says " +
-             page_owner_name(pi.owner) + " block " + hex(pi.block) + " order " +
-             std::to_string(pi.order) + ", the model's free block " +
-             hex(b.pfn << pages_.page_shift()) + " order " + std::to_string(b.order) + " (AC3)");
+        fail("page_info(", hex(pfn << pages_.page_shift()), ") says ", page_owner_name(pi.owner),
+             " block ", hex(pi.block), " order ", pi.order, ", the model's free block ",
+             hex(b.pfn << pages_.page_shift()), " order ", b.order, " (AC3)");
     }
   if (const std::string z = zone_mismatch(); !z.empty())
     fail(z);
@@ -1606,11 +1513,9 @@ void HeapChecker::walk(bool with_validate) {
         info.free_objects != free ||
         info.nr_partial + info.nr_full + info.nr_cpu_slabs != info.nr_slabs ||
         info.active_objects < c.live_objects || info.active_objects > c.capacity)
-      fail(c.name + ": slabs/objects/free/active " + std::to_string(info.nr_slabs) + "/" +
-           std::to_string(info.total_objects) + "/" + std::to_string(info.free_objects) + "/" +
-           std::to_string(info.active_objects) + ", the model " + std::to_string(c.slabs.size()) +
-           "/" + std::to_string(c.capacity) + "/" + std::to_string(free) + "/" +
-           std::to_string(c.live_objects) + ".." + std::to_string(c.capacity) + " (AC1)");
+      fail(c.name, ": slabs/objects/free/active ", info.nr_slabs, "/", info.total_objects, "/",
+           info.free_objects, "/", info.active_objects, ", the model ", c.slabs.size(), "/",
+           c.capacity, "/", free, "/", c.live_objects, "..", c.capacity, " (AC1)");
     check_min_partial(static_cast<std::uint32_t>(&c - caches_.data()), false);
     // slabinfo's active_objs is the total minus the free objects on the partial lists: the free
     // objects of the cpu slabs (known: the slab each cpu last allocated from) count as active.
@@ -1621,9 +1526,8 @@ void HeapChecker::walk(bool with_validate) {
           std::find(c.cpu_slab.begin(), c.cpu_slab.begin() + cpu, id) == c.cpu_slab.begin() + cpu)
         cpu_free += slabs_[id].capacity - slabs_[id].live;
     if (info.active_objects < c.live_objects + cpu_free)
-      fail(c.name + ": active_objects " + std::to_string(info.active_objects) + ", but " +
-           std::to_string(c.live_objects) + " live objects and " + std::to_string(cpu_free) +
-           " free in cpu slabs (AC1)");
+      fail(c.name, ": active_objects ", info.active_objects, ", but ", c.live_objects,
+           " live objects and ", cpu_free, " free in cpu slabs (AC1)");
     std::size_t bytes = 0;
     for (std::uint32_t id : c.slabs)
       bytes += pages_.page_size() << slabs_[id].order;
@@ -1632,15 +1536,13 @@ void HeapChecker::walk(bool with_validate) {
   unreclaimable += pages_.pages_used_for(Use::Large) * pages_.page_size();
   const SlabBytes sb = heap_->slab_bytes();
   if (sb.reclaimable != reclaimable || sb.unreclaimable != unreclaimable)
-    fail("slab_bytes reclaimable/unreclaimable " + std::to_string(sb.reclaimable) + "/" +
-         std::to_string(sb.unreclaimable) + ", the model " + std::to_string(reclaimable) + "/" +
-         std::to_string(unreclaimable));
+    fail("slab_bytes reclaimable/unreclaimable ", sb.reclaimable, "/", sb.unreclaimable,
+         ", the model ", reclaimable, "/", unreclaimable);
   std::size_t listed = 0;
   heap_->for_each_cache(
       [](void* ctx, const struct kmem_cache*) { ++*static_cast<std::size_t*>(ctx); }, &listed);
   if (listed != live_caches)
-    fail("for_each_cache lists " + std::to_string(listed) + " caches, the model has " +
-         std::to_string(live_caches) + " live");
+    fail("for_each_cache lists ", listed, " caches, the model has ", live_caches, " live");
   // NO2 for everything live.
   for (Handle h = 0; h < allocs_.size(); ++h)
     if (allocs_[h].live)
@@ -1692,15 +1594,11 @@ void HeapChecker::finish() {
 // ---------------------------------------------------------------- messages
 
 std::string HeapChecker::describe_config() const {
-  std::string out = std::string("profile=") + profile_name(cfg_.profile) +
-                    " page_shift=" + std::to_string(cfg_.page_shift) +
-                    " max_order=" + std::to_string(cfg_.max_order) +
-                    " min_size=" + std::to_string(cfg_.kmalloc_min_size) +
-                    " nr_cpus=" + std::to_string(cfg_.nr_cpus) +
-                    " pages=" + std::to_string(pages_.npages()) +
-                    " metadata=" + std::to_string(pages_.metadata_pages()) +
-                    " dma_pages=" + std::to_string(pages_.dma_pages()) +
-                    " hardened=" + std::to_string(cfg_.freelist_hardened ? 1 : 0);
+  std::string out = cat("profile=", profile_name(cfg_.profile), " page_shift=", cfg_.page_shift,
+                        " max_order=", cfg_.max_order, " min_size=", cfg_.kmalloc_min_size,
+                        " nr_cpus=", cfg_.nr_cpus, " pages=", pages_.npages(),
+                        " metadata=", pages_.metadata_pages(), " dma_pages=", pages_.dma_pages(),
+                        " hardened=", cfg_.freelist_hardened ? 1 : 0);
   if (c_)
     out += " via=C";
   return out;
@@ -1723,7 +1621,7 @@ std::string HeapChecker::history() const {
   return out;
 }
 
-void HeapChecker::fail(const std::string& what) const {
+void HeapChecker::fail_with(const std::string& what) const {
   throw CheckError("heap check failed: " + what + "\n  config: " + describe_config() +
                    "\n  ops:\n" + history());
 }

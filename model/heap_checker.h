@@ -42,6 +42,7 @@
 #include "model/page_spec.h"
 #include "model/size_class_model.h"
 #include "model/slab_layout_spec.h"
+#include "model/text.h"
 
 namespace km::oracle {
 
@@ -177,7 +178,11 @@ private:
   };
   static std::uint64_t splitmix(std::uint64_t x);
   static struct kmem_cache* ptr_of_cache(std::uintptr_t p);
-  [[noreturn]] void fail(const std::string& what) const;
+  // Throws CheckError with cat(parts...), the config and the ops so far.
+  template <class... Parts> [[noreturn]] void fail(const Parts&... parts) const {
+    fail_with(cat(parts...));
+  }
+  [[noreturn]] void fail_with(const std::string& what) const;
   void start(const Config& cfg, CheckerOptions opts);
 
   void run(const Op& op);
@@ -215,13 +220,23 @@ private:
   void release(const Allocation& a);
   unsigned arm_injection();
   void disarm_injection(unsigned armed);
+  // Frees addr by route as judge_free says it must go (a report, a no-op, or the free of the
+  // handle it returns; `own` is the op's handle, for the history).
+  Handle free_checked(FreeRoute route, std::uintptr_t addr, unsigned order,
+                      std::uintptr_t cache_ptr, Handle own);
+  void free_page_struct(struct page* pg, unsigned order); // __free_pages
   void call_free(FreeRoute route, std::uintptr_t addr, unsigned order, std::uintptr_t cache_ptr);
   void fill(Handle h);
   void check_content(Handle h, const char* when) const;
   void expect(ErrorKind kind, std::uintptr_t address, const char* reason = nullptr);
+  // A misuse op: expect its report.
+  void misuse(ErrorKind kind, std::uintptr_t address, const char* reason = nullptr) {
+    expect(kind, address, reason);
+    ++misuse_;
+  }
+  void skip() { ++skipped_; } // an op whose victim does not exist (yet)
   void check_reports();
   void check_counts();
-  bool zones_match() const;
   std::string zone_mismatch() const;
   std::uint32_t cache_by_ptr(std::uintptr_t ptr) const;
   std::uint32_t kmalloc_cache_of(const model::front::Prediction& pred) const;

@@ -1,9 +1,11 @@
-// model/text.h - the small helpers every part of the oracle shares: hex(), the splitmix64 mixer
-// (fill patterns and seeds) and the GFP / slab flag printers.
+// model/text.h - the small helpers every part of the oracle shares: hex(), cat(), the splitmix64
+// mixer (fill patterns and seeds) and the GFP / slab flag printers.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "kmalloc/gfp.h"
 #include "kmalloc/slab.h"
@@ -12,6 +14,18 @@ namespace km::oracle {
 
 // "0x1f" ("0" for zero).
 std::string hex(std::uint64_t v);
+// The parts in a row: strings as they are, integers in decimal (cat("order ", 3) is "order 3").
+inline void append_part(std::string& out, std::string_view s) {
+  out += s;
+}
+inline void append_part(std::string& out, std::integral auto v) {
+  out += std::to_string(v);
+}
+template <class... Parts> std::string cat(const Parts&... parts) {
+  std::string out;
+  (append_part(out, parts), ...);
+  return out;
+}
 // Sebastiano Vigna's splitmix64 finaliser: a bijection of 64-bit words.
 constexpr std::uint64_t splitmix64(std::uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
