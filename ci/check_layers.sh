@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# ci/check_layers.sh - the include rules of the design: lower layers never include higher ones,
-# only the platform layer includes OS headers, and model/ never includes allocator internals.
+# ci/check_layers.sh - the include rules of the design: lower layers never include higher ones
+# (with or without a directory: a bare "heap_state.h" is the top level), the layers below capi
+# never include the top-level public headers (kmalloc/heap.h, kmalloc/kmalloc.h), only the
+# platform layer includes OS headers, and model/ never includes allocator internals.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bad=0
 fail() { echo "layers: $*"; bad=1; }
 
-# Layer order, lowest first; a file may include its own layer and lower ones. Public headers
-# (kmalloc/*.h) hold shared types and may be included anywhere.
-layers=(support platform page slab front capi)
+# Layer order, lowest first; a file may include its own layer and lower ones. The files directly
+# in allocator/src (heap.cpp, heap_state.h, config.cpp, options.cpp) are the top level, above
+# every layer. Public headers (kmalloc/*.h) hold shared types and may be included anywhere, but
+# kmalloc/heap.h and kmalloc/kmalloc.h (the API) only by capi and the top level.
+layers=(support platform report page slab front capi)
+top=${#layers[@]}
 rank() { local i; for i in "${!layers[@]}"; do [ "${layers[$i]}" = "$1" ] && { echo "$i"; return; }; done; echo -1; }
 
 for f in $(git ls-files 'allocator/src/*/*.h' 'allocator/src/*/*.cpp'); do
@@ -20,6 +25,15 @@ for f in $(git ls-files 'allocator/src/*/*.h' 'allocator/src/*/*.cpp'); do
     r_inc=$(rank "$dir")
     if [ "$r_inc" -gt "$r_own" ]; then fail "$f includes higher layer $inc"; fi
   done < <(grep -oE '#include "[a-z_]+/[^"]+"' "$f" | sed -E 's/#include "([^"]+)"/\1/')
+  # A bare include names a file of its own directory, or else one of the top level.
+  while IFS= read -r inc; do
+    if [ ! -e "$(dirname "$f")/$inc" ] && [ -e "allocator/src/$inc" ] && [ "$top" -gt "$r_own" ]; then
+      fail "$f includes the top-level $inc"
+    fi
+  done < <(grep -oE '#include "[a-z_]+\.h"' "$f" | sed -E 's/#include "([^"]+)"/\1/')
+  if [ "$own" != capi ] && grep -qE '#include "kmalloc/(heap|kmalloc)\.h"' "$f"; then
+    fail "$f includes the public API header; include the small kmalloc/*_info.h headers"
+  fi
 done
 
 os_headers='<(sys/|unistd\.h|pthread\.h|fcntl\.h|dlfcn\.h)'

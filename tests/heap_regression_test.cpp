@@ -158,7 +158,7 @@ TEST(BuddyRegression, SeedForeignOutside) {
                });
 }
 
-// Allocator fix (slub.cpp deactivate_slab): a flushed cpu slab without remote frees goes to the
+// Allocator fix (cpu_slab.cpp deactivate_slab): a flushed cpu slab without remote frees goes to the
 // HEAD of the partial list, so the next allocation takes it, not the older partial slab.
 // corpus/slab/regression_deactivate_to_partial_head. The checker only checks slab policy as
 // constraints, so the test states where the object must come from (Linux 6.8 deactivate_slab

@@ -376,8 +376,8 @@ TEST(SlabOrderRules, TheSixSevenRuleChangedLargeObjects) {
 // The model and the allocator state the order rule in different forms; they must agree on
 // every stride and on every parameter set the tests and fuzzers have used (the old fuzz_slab:
 // nr_cpus 1..64, slub_min_objects 0 or 1..256, slub_max_order 0..7, page_shift 12/14/16, small
-// max_order). The heap clamps slub_min_order and slub_max_order to max_order (slub.cpp) before
-// calculate_order; the model clamps them itself.
+// max_order). The heap clamps slub_min_order and slub_max_order to max_order (cache_registry.cpp)
+// before calculate_order; the model clamps them itself.
 TEST(SlabOrderForms, ModelAndAllocatorAgreeOnEveryStride) {
   std::size_t compared = 0;
   for (unsigned page_shift : {12u, 14u, 16u})

@@ -9,7 +9,7 @@
 #include "front/kmalloc_caches.h"
 #include "kmalloc/config.h"
 #include "page/page_alloc.h"
-#include "report_impl.h"
+#include "report/report_impl.h"
 #include "slab/kmem_cache.h"
 #include "slab/slub.h"
 

@@ -9,9 +9,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kmalloc/cache_info.h"
 #include "kmalloc/config.h"
 #include "kmalloc/export.h"
 #include "kmalloc/gfp.h"
+#include "kmalloc/kmalloc_limits.h"
+#include "kmalloc/page_info.h"
 #include "kmalloc/report.h"
 #include "kmalloc/slab.h"
 
@@ -24,97 +27,6 @@ struct kmem_cache;
 namespace km {
 
 struct HeapState;
-
-// Who owns a page. Every page of the arena has exactly one owner.
-enum class PageOwner : std::uint8_t {
-  Free,         // part of a free buddy block
-  Metadata,     // the heap's own state and the page descriptor array
-  PageAlloc,    // handed out by alloc_pages / __get_free_pages
-  Slab,         // a slab of a kmem_cache
-  LargeKmalloc, // a kmalloc larger than KMALLOC_MAX_CACHE_SIZE
-};
-const char* page_owner_name(PageOwner owner);
-
-struct PageInfo {
-  bool in_arena = false; // false: nothing below is meaningful
-  PageOwner owner = PageOwner::Free;
-  unsigned zone = 0;
-  std::uintptr_t block = 0; // start of the buddy block (free) or allocation the page is in
-  unsigned order = 0;       // order of that block
-  const struct kmem_cache* cache = nullptr; // the slab's cache, for Slab pages
-};
-
-// One cache, as /proc/slabinfo and /sys/kernel/slab/<name>/ show it.
-struct CacheInfo {
-  const char* name;
-  slab_flags_t flags;
-  unsigned object_size; // what kmem_cache_create was asked for
-  unsigned size;        // stride (slabinfo's objsize)
-  unsigned align;
-  unsigned offset;           // free pointer offset in the stride
-  unsigned objects_per_slab; // at the preferred order
-  unsigned order;            // preferred slab order (pagesperslab = 1 << order)
-  unsigned min_order;        // fallback order, get_order(size)
-  unsigned min_partial;
-  std::size_t nr_slabs;
-  std::size_t nr_partial;
-  std::size_t nr_full;
-  std::size_t nr_cpu_slabs;
-  std::size_t total_objects;
-  std::size_t active_objects; // slabinfo: total minus the free objects on partial slabs
-  std::size_t free_objects;   // every free object, cpu freelists included
-};
-
-// The kmalloc size limits of a heap's profile (include/linux/slab.h names).
-struct KmallocLimits {
-  Profile profile;
-  unsigned shift_low;         // KMALLOC_SHIFT_LOW
-  unsigned shift_high;        // KMALLOC_SHIFT_HIGH
-  unsigned shift_max;         // KMALLOC_SHIFT_MAX
-  std::size_t min_size;       // KMALLOC_MIN_SIZE
-  std::size_t minalign;       // ARCH_KMALLOC_MINALIGN
-  std::size_t max_cache_size; // KMALLOC_MAX_CACHE_SIZE
-  std::size_t max_size;       // KMALLOC_MAX_SIZE
-};
-
-// NR_SLAB_RECLAIMABLE_B / NR_SLAB_UNRECLAIMABLE_B: slab pages by cache flag; large kmalloc
-// blocks count as unreclaimable (Linux 5.4+).
-struct SlabBytes {
-  std::size_t reclaimable = 0;
-  std::size_t unreclaimable = 0;
-};
-
-// The slab object holding an address.
-struct SlabObject {
-  const struct kmem_cache* cache = nullptr; // nullptr: not inside a slab object
-  std::uintptr_t object = 0;                // start of the object
-  std::uintptr_t slab = 0;                  // start of its slab
-  unsigned index = 0;                       // object number within the slab
-};
-
-struct FreeBlock {
-  unsigned zone;
-  std::uintptr_t pfn; // address >> page_shift
-  unsigned order;
-};
-
-struct ZoneInfo {
-  const char* name;                        // "DMA" or "Normal"
-  std::uintptr_t start_pfn;                // first page of the zone
-  std::size_t spanned_pages;               // pages in the zone, metadata included
-  std::size_t free_pages;                  // the zone's NR_FREE_PAGES counter
-  std::size_t nr_free[kMaxOrderLimit + 1]; // free_area[order].nr_free
-};
-
-// Pages by owner. total == free + metadata + page_alloc + slab + large_kmalloc (AC2).
-struct PageCounts {
-  std::size_t total = 0;
-  std::size_t free = 0;
-  std::size_t metadata = 0;
-  std::size_t page_alloc = 0;
-  std::size_t slab = 0;
-  std::size_t large_kmalloc = 0;
-};
 
 // The heap's own memory: the metadata pages at the start of the arena (HeapState, the page
 // descriptors, the kmem_cache descriptors and per-cpu slabs, the allocation bitmap).

@@ -12,10 +12,6 @@ namespace km {
 
 namespace {
 
-std::uintptr_t addr_of(const void* p) {
-  return reinterpret_cast<std::uintptr_t>(p);
-}
-
 bool zero_or_null(const void* p) {
   return addr_of(p) <= 16;
 }

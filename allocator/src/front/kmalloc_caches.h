@@ -18,7 +18,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kmalloc/heap.h"
+#include "kmalloc/cache_info.h"
+#include "kmalloc/kmalloc_limits.h"
 #include "page/page_alloc.h"
 #include "slab/slub.h"
 

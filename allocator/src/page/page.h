@@ -18,7 +18,7 @@
 
 #include <cstdint>
 
-#include "kmalloc/heap.h"
+#include "kmalloc/page_info.h"
 
 struct kmem_cache;
 

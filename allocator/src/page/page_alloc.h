@@ -17,9 +17,9 @@
 
 #include "kmalloc/config.h"
 #include "kmalloc/gfp.h"
-#include "kmalloc/heap.h"
+#include "kmalloc/page_info.h"
 #include "page/page.h"
-#include "report_impl.h"
+#include "report/report_impl.h"
 #include "support/list.h"
 
 namespace km {

@@ -1,4 +1,7 @@
-// slab/slub.h - SLUB-style object caches over the page allocator (Linux 6.8 mm/slub.c).
+// slab/slub.h - SLUB-style object caches over the page allocator (Linux 6.8 mm/slub.c). One
+// class, defined by concept: cache_registry.cpp (create, destroy, handles), cpu_slab.cpp (the
+// alloc/free state machine), freepointer.cpp, live_bitmap.h (the allocation bitmap),
+// slabinfo.cpp and slab_validate.cpp.
 //
 // Per-cpu fast path: each cache has one frozen cpu slab per cpu with a lockless freelist
 // (the 6.x kmem_cache_cpu design); no cpu partial lists, no NUMA nodes, caches never merge.
@@ -27,9 +30,11 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kmalloc/heap.h"
+#include "kmalloc/cache_info.h"
+#include "kmalloc/page_info.h"
 #include "page/page_alloc.h"
 #include "slab/kmem_cache.h"
+#include "slab/live_bitmap.h"
 
 namespace km {
 
@@ -41,7 +46,7 @@ public:
             kmem_cache* cache_slots, kmem_cache_cpu* cpu_slots, unsigned nr_slots,
             std::uint64_t* live_bitmap, std::uint64_t seed);
   // Whether obj is the start of an allocated slab object (its bit in the allocation bitmap).
-  bool object_live(const void* obj) const { return test_live(obj); }
+  bool object_live(const void* obj) const { return live_.test(obj); }
 
   kmem_cache* create(const char* name, unsigned size, unsigned align, slab_flags_t flags,
                      void (*ctor)(void*));
@@ -94,24 +99,6 @@ private:
   std::size_t count_free(const kmem_cache* s, const page* slab, const void* list, std::size_t limit,
                          bool& ok) const;
   std::size_t validate_cache(const kmem_cache* s) const;
-  std::size_t live_bit(const void* obj) const {
-    return (reinterpret_cast<std::uintptr_t>(obj) - arena_start_) / 8;
-  }
-  bool test_live(const void* obj) const {
-    const std::size_t bit = live_bit(obj);
-    return (live_[bit / 64] >> (bit % 64)) & 1u;
-  }
-  void set_live(const void* obj) {
-    const std::size_t bit = live_bit(obj);
-    live_count_ += ((live_[bit / 64] >> (bit % 64)) & 1u) ^ 1u;
-    live_[bit / 64] |= std::uint64_t{1} << (bit % 64);
-  }
-  void clear_live(const void* obj) {
-    const std::size_t bit = live_bit(obj);
-    live_count_ -= (live_[bit / 64] >> (bit % 64)) & 1u;
-    live_[bit / 64] &= ~(std::uint64_t{1} << (bit % 64));
-  }
-  std::size_t count_live(std::uintptr_t begin, std::uintptr_t end) const;
   std::size_t validate_slab(const kmem_cache* s, const page* slab, const void* cpu_list,
                             char state) const;
 
@@ -125,10 +112,8 @@ private:
   bool hardened_ = true;
   std::uint64_t seed_ = 0;
   SlabOrderParams order_params_{};
-  kmem_cache* newest_ = nullptr;  // slab_caches list head
-  std::uint64_t* live_ = nullptr; // allocation bitmap
-  std::size_t live_count_ = 0;    // bits set in it
-  std::uintptr_t arena_start_ = 0;
+  kmem_cache* newest_ = nullptr; // slab_caches list head
+  LiveBitmap live_;              // the allocation bitmap
 };
 
 } // namespace km

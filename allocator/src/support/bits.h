@@ -6,6 +6,10 @@
 
 namespace km {
 
+inline std::uintptr_t addr_of(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p);
+}
+
 constexpr bool is_pow2(std::uint64_t x) {
   return x != 0 && (x & (x - 1)) == 0;
 }

@@ -1,9 +1,9 @@
-// report.cpp - the report module: stable messages, one function per kind, then the handler.
+// report/report.cpp - the report module: stable messages, one function per kind, then the handler.
 #include <cstdarg>
 #include <cstdio>
 
 #include "platform/os.h"
-#include "report_impl.h"
+#include "report/report_impl.h"
 #include "support/check.h"
 
 namespace km {

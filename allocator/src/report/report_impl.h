@@ -1,4 +1,4 @@
-// report_impl.h - one function per report kind. Each formats a stable message (the kernel's
+// report/report_impl.h - one function per report kind. Each formats a stable message (the kernel's
 // wording where there is one), builds an ErrorReport and hands it to the heap's handler.
 // Callers refuse the bad operation after reporting; the handler may return (recording mode).
 #pragma once

@@ -1,0 +1,183 @@
+// slab/cache_registry.cpp - the kmem_cache registry: the descriptor slots, kmem_cache_create
+// (argument checks, layout, a free slot, the hardening key), the slab_caches list, handles with
+// generations, and kmem_cache_destroy. See slub.h for the handle format.
+#include "slab/slub.h"
+
+#include <cstring>
+#include <new>
+
+#include "support/bits.h"
+#include "support/check.h"
+
+namespace km {
+
+namespace {
+
+std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+constexpr unsigned kHandleShift = 48;
+constexpr bool kTaggedHandles = sizeof(std::uintptr_t) == 8;
+
+} // namespace
+
+void SlabAllocator::init(const Reporter* reporter, PageAllocator* pages, const Config& cfg,
+                         kmem_cache* cache_slots, kmem_cache_cpu* cpu_slots, unsigned nr_slots,
+                         std::uint64_t* live_bitmap, std::uint64_t seed) {
+  live_.init(live_bitmap, pages->start_pfn() << pages->page_shift());
+  reporter_ = reporter;
+  pages_ = pages;
+  slots_ = cache_slots;
+  cpu_slots_ = cpu_slots;
+  max_caches_ = nr_slots;
+  nr_cpus_ = cfg.nr_cpus;
+  cpu_ = 0;
+  hardened_ = cfg.freelist_hardened;
+  seed_ = seed;
+  order_params_ =
+      SlabOrderParams{cfg.page_shift,
+                      cfg.max_order,
+                      cfg.nr_cpus,
+                      cfg.slub_min_order < cfg.max_order ? cfg.slub_min_order : cfg.max_order,
+                      cfg.slub_max_order < cfg.max_order ? cfg.slub_max_order : cfg.max_order,
+                      cfg.slub_min_objects,
+                      cfg.cache_line_size};
+  for (unsigned i = 0; i < max_caches_; ++i) {
+    new (&slots_[i]) kmem_cache{};
+    slots_[i].generation = 1;
+  }
+  for (unsigned i = 0; i < max_caches_ * nr_cpus_; ++i)
+    new (&cpu_slots_[i]) kmem_cache_cpu{};
+  newest_ = nullptr;
+}
+
+kmem_cache* SlabAllocator::create(const char* name, unsigned size, unsigned align,
+                                  slab_flags_t flags, void (*ctor)(void*)) {
+  const bool panic = (flags & SLAB_PANIC) != 0;
+  const char* shown = name != nullptr ? name : "(null)";
+  auto fail = [&](const char* reason) -> kmem_cache* {
+    report_cache_create_failed(*reporter_, shown, reason, panic);
+    return nullptr;
+  };
+  if (name == nullptr || name[0] == '\0')
+    return fail("name is NULL or empty");
+  if (std::strlen(name) > kCacheNameMax)
+    return fail("name is longer than 63 characters");
+  if (size == 0)
+    return fail("size is 0");
+  if (align != 0 && !is_pow2(align))
+    return fail("align is not a power of two");
+  if ((flags & ~SLAB_SUPPORTED_FLAGS) != 0) {
+    if (flags & SLAB_RED_ZONE)
+      return fail("SLAB_RED_ZONE is not supported yet");
+    if (flags & SLAB_POISON)
+      return fail("SLAB_POISON is not supported yet");
+    if (flags & SLAB_STORE_USER)
+      return fail("SLAB_STORE_USER is not supported yet");
+    if (flags & SLAB_TRACE)
+      return fail("SLAB_TRACE is not supported yet");
+    if (flags & SLAB_TYPESAFE_BY_RCU)
+      return fail("SLAB_TYPESAFE_BY_RCU is not supported (no RCU)");
+    if (flags & SLAB_CACHE_DMA32)
+      return fail("SLAB_CACHE_DMA32 is not supported (no DMA32 zone)");
+    return fail("unknown flag bits");
+  }
+  SlabLayout layout;
+  if (!calculate_layout(size, align, flags, ctor != nullptr, order_params_, layout))
+    return fail("object too large for MAX_ORDER");
+  kmem_cache* s = nullptr;
+  unsigned slot = 0;
+  for (; slot < max_caches_; ++slot) {
+    if (!slots_[slot].in_use && !slots_[slot].retired) {
+      s = &slots_[slot];
+      break;
+    }
+  }
+  if (s == nullptr)
+    return fail("no free kmem_cache descriptor (Config::max_caches)");
+  kmem_cache_cpu* cpus = &cpu_slots_[slot * nr_cpus_];
+  const std::uint16_t generation = s->generation;
+  new (s) kmem_cache{};
+  s->generation = generation;
+  std::memcpy(s->name, name, std::strlen(name) + 1);
+  s->flags = flags;
+  s->layout = layout;
+  s->ctor = ctor;
+  s->random = hardened_ ? splitmix64(seed_ ^ (std::uint64_t{slot} << 32) ^ addr_of(s)) : 0;
+  s->cpu_slab = cpus;
+  for (unsigned c = 0; c < nr_cpus_; ++c)
+    cpus[c] = kmem_cache_cpu{};
+  s->in_use = true;
+  s->next_cache = newest_;
+  s->prev_cache = nullptr;
+  if (newest_ != nullptr)
+    newest_->prev_cache = s;
+  newest_ = s;
+  return s;
+}
+
+bool SlabAllocator::is_cache(const kmem_cache* s) const {
+  const auto a = addr_of(s);
+  const auto base = addr_of(slots_);
+  return a >= base && a < base + max_caches_ * sizeof(kmem_cache) &&
+         (a - base) % sizeof(kmem_cache) == 0 && s->in_use;
+}
+
+kmem_cache* SlabAllocator::handle_of(const kmem_cache* s) const {
+  if (s == nullptr)
+    return nullptr;
+  std::uintptr_t h = addr_of(s);
+  if constexpr (kTaggedHandles) {
+    KM_DCHECK_EQ(h >> kHandleShift, 0u);
+    h |= static_cast<std::uintptr_t>(s->generation) << kHandleShift;
+  }
+  return reinterpret_cast<kmem_cache*>(h);
+}
+
+kmem_cache* SlabAllocator::resolve(const kmem_cache* handle) const {
+  std::uintptr_t a = addr_of(handle);
+  std::uintptr_t generation = 0;
+  if constexpr (kTaggedHandles) {
+    generation = a >> kHandleShift;
+    a &= (std::uintptr_t{1} << kHandleShift) - 1;
+  }
+  auto* s = reinterpret_cast<kmem_cache*>(a);
+  if (!is_cache(s))
+    return nullptr;
+  if (kTaggedHandles && s->generation != generation)
+    return nullptr;
+  return s;
+}
+
+void SlabAllocator::destroy(kmem_cache* s) {
+  KM_DCHECK(is_cache(s)); // Heap resolved the handle and reported a dead one
+  flush(s);
+  std::size_t live = 0;
+  s->partial.for_each([&](const page* slab) { live += slab->inuse; });
+  s->full.for_each([&](const page* slab) { live += slab->inuse; });
+  if (live != 0) {
+    // The kernel WARNs and leaks the cache; we keep it alive and usable.
+    report_objects_remaining(*reporter_, s->name, live);
+    return;
+  }
+  while (!s->partial.empty()) {
+    page* slab = s->partial.front();
+    s->partial.remove(slab);
+    discard_slab(s, slab);
+  }
+  if (s->prev_cache != nullptr)
+    s->prev_cache->next_cache = s->next_cache;
+  else
+    newest_ = s->next_cache;
+  if (s->next_cache != nullptr)
+    s->next_cache->prev_cache = s->prev_cache;
+  s->in_use = false;
+  if (++s->generation == 0) // wrapped: every handle value of this slot has been used
+    s->retired = true;
+}
+
+} // namespace km
