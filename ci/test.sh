@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # ci/test.sh - the test command: installs dependencies, checks format and layering, then builds
-# and runs ctest in the dev (g++) and asan (clang ASan+UBSan) presets. Unit, death, property
-# and corpus-replay tests all run; after the dev preset, ci/consumers.sh builds, installs and
+# and runs ctest in the dev (g++), asan (clang ASan+UBSan) and tsan (clang ThreadSanitizer: the
+# thread stress tests, no suppressions) presets. Unit, death, property and corpus-replay tests
+# all run; after the dev preset, ci/consumers.sh builds, installs and
 # links the library the ways its users do (release preset with g++ and clang, find_package,
 # pkg-config, add_subdirectory, the README's code blocks). Each stage prints its wall time
 # ("time: <stage>: N s"). Builds use ccache when it is installed (ci/lib.sh).
 #
-#   ci/test.sh                     # dev and asan
+#   ci/test.sh                     # dev, asan and tsan
 #   KMALLOC_TEST_PRESETS="dev" ci/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +28,7 @@ timed format bash ci/check_format.sh
 timed layers bash ci/check_layers.sh
 timed corpus bash ci/corpus.sh --check
 
-read -r -a presets <<< "${KMALLOC_TEST_PRESETS:-dev asan}"
+read -r -a presets <<< "${KMALLOC_TEST_PRESETS:-dev asan tsan}"
 for preset in "${presets[@]}"; do
   timed "${preset} (build + test)" preset_stage "${preset}"
   if [ "${preset}" = dev ]; then

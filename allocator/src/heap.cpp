@@ -459,8 +459,8 @@ CacheInfo Heap::cache_info(const struct kmem_cache* cache) const {
 void Heap::for_each_cache(void (*fn)(void*, const struct kmem_cache*), void* context) const {
   if (uninitialized("for_each_cache"))
     return;
-  for (const kmem_cache* s = state_->slabs.newest(); s != nullptr; s = s->next_cache)
-    fn(context, state_->slabs.handle_of(s));
+  const SlabAllocator& slabs = state_->slabs;
+  slabs.for_each_cache([&](const kmem_cache* s) { fn(context, slabs.handle_of(s)); });
 }
 
 SlabObject Heap::slab_object(const void* addr) const {
@@ -573,22 +573,31 @@ KmallocLimits Heap::kmalloc_limits() const {
   return state_->front.limits();
 }
 
+SlotPathStats Heap::slot_path_stats() const {
+  if (uninitialized("slot_path_stats"))
+    return SlotPathStats{};
+  return state_->slabs.path_stats();
+}
+
 SlabBytes Heap::slab_bytes() const {
   if (uninitialized("slab_bytes"))
     return SlabBytes{};
   SlabBytes out;
   const std::size_t page_bytes = std::size_t{1} << state_->config.page_shift;
-  for (const kmem_cache* s = state_->slabs.newest(); s != nullptr; s = s->next_cache) {
+  state_->slabs.for_each_cache([&](const kmem_cache* s) {
     std::size_t pages = 0;
     auto add = [&](const struct page* slab) { pages += std::size_t{1} << slab->order; };
-    s->partial.for_each(add);
-    s->full.for_each(add);
-    for (unsigned c = 0; c < state_->config.nr_cpus; ++c)
+    {
+      platform::LockGuard guard(s->list_lock);
+      s->partial.for_each(add);
+      s->full.for_each(add);
+    }
+    for (unsigned c = 0; c < cpu_slots_per_cache(state_->config); ++c)
       if (s->cpu_slab[c].slab != nullptr)
         add(s->cpu_slab[c].slab);
     ((s->flags & SLAB_RECLAIM_ACCOUNT) != 0 ? out.reclaimable : out.unreclaimable) +=
         pages * page_bytes;
-  }
+  });
   out.unreclaimable += state_->pages.owner_pages(PageOwner::LargeKmalloc) * page_bytes;
   return out;
 }

@@ -1,6 +1,6 @@
 // heap_state.h - everything a Heap owns, placed at the start of its arena (metadata pages):
 // HeapState, then the memmap (one struct page per page), then cache_slots() kmem_cache
-// descriptors and their cache_slots() * nr_cpus per-cpu slabs.
+// descriptors and their cache_slots() * cpu_slots_per_cache() per-cpu slabs.
 #pragma once
 
 #include <cstddef>
@@ -51,11 +51,10 @@ inline MetadataLayout metadata_layout(std::size_t npages, const Config& cfg) {
   MetadataLayout l{};
   l.memmap = align_to(sizeof(HeapState), alignof(page));
   l.caches = align_to(l.memmap + npages * sizeof(page), alignof(kmem_cache));
-  l.cpu_slabs =
-      align_to(l.caches + cache_slots(cfg, npages) * sizeof(kmem_cache), alignof(kmem_cache_cpu));
-  l.live_bitmap =
-      align_to(l.cpu_slabs + cache_slots(cfg, npages) * cfg.nr_cpus * sizeof(kmem_cache_cpu),
-               alignof(std::uint64_t));
+  l.cpu_slabs = align_to(l.caches + cache_slots(cfg, npages) * sizeof(kmem_cache), 64);
+  l.live_bitmap = align_to(l.cpu_slabs + cpu_run_slots(cache_slots(cfg, npages)) *
+                                             cpu_slots_per_cache(cfg) * sizeof(kmem_cache_cpu),
+                           alignof(std::uint64_t));
   l.end = l.live_bitmap + align_to((npages << cfg.page_shift) / 64, sizeof(std::uint64_t));
   return l;
 }

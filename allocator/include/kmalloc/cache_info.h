@@ -51,5 +51,15 @@ struct SlabObject {
   unsigned index = 0;                       // object number within the slab
 };
 
+// How the slab calls went, over every cpu slot (Heap::slot_path_stats): a lock-free fast path
+// (the thread's own cpu slab) or a locked one (a refill, a new slab, a remote free, a debug
+// cache, or a thread on the shared slot). A debug aid: the fast paths take no lock.
+struct SlotPathStats {
+  unsigned long long fast_allocs = 0;
+  unsigned long long locked_allocs = 0;
+  unsigned long long fast_frees = 0;
+  unsigned long long locked_frees = 0;
+};
+
 } // namespace km
 #pragma GCC visibility pop

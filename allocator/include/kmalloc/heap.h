@@ -3,7 +3,14 @@
 // A Heap keeps all of its state inside its arena (the metadata pages at the start), so the
 // Heap object itself is a small handle and the core never calls libc malloc. The arena comes
 // from mmap (aligned to the largest block) or from a region the caller owns.
-// Not thread-safe: callers serialise all calls on one Heap.
+// Threads: every allocation and free call (the kmalloc, kmem_cache and page families) may run on
+// any thread at once. Each thread takes a cpu slot of its own at its first call (threads beyond
+// Config::nr_cpus share one more slot, under a lock) and gives it back when it exits; on its own
+// slot the common alloc and free take no lock. Cache creation and destruction are serialised;
+// destroying a cache another thread still uses is the caller's error. Introspection (validate,
+// cache_info, slabinfo, page_counts, ...) and flush_cpu_slabs() are exact when no other thread
+// runs; flush_cpu_slabs() leaves the cpu slabs of other live threads to them. init, destroy and
+// set_report_handler must not race with other calls.
 #pragma once
 
 #include <cstddef>
@@ -116,7 +123,9 @@ public:
   // An invalid cache pointer is reported (InvalidCache).
   void kmem_cache_flush(struct kmem_cache* cache);
   void flush_cpu_slabs();
-  // The cpu whose per-cpu slabs the following calls use (0..nr_cpus-1).
+  // The cpu slot every following call uses, on any thread (0..nr_cpus-1): for single-threaded
+  // drivers (tests, fuzzers) that move between cpus deterministically. From then on the heap no
+  // longer gives threads slots of their own, and flush_cpu_slabs() flushes every slot.
   void set_cpu(unsigned cpu);
 
   // ---- kmalloc front end (Config::profile; see allocator/include/kmalloc/kmalloc.h for the
@@ -167,6 +176,9 @@ public:
   // and returns the full length.
   std::size_t buddyinfo(char* buf, std::size_t size) const;
   MetadataInfo metadata_info() const;
+  // Slab calls by path, over every cpu slot: how many took no lock (exact when no other thread
+  // runs; see kmalloc/cache_info.h).
+  SlotPathStats slot_path_stats() const;
   // Walks every list and descriptor; each broken invariant is reported (ErrorKind::Corruption)
   // and counted. Returns the count; 0 means the heap is consistent.
   std::size_t validate() const;

@@ -21,6 +21,8 @@ void PageAllocator::init(const Reporter* reporter, page* memmap, std::uintptr_t 
                          std::size_t npages, unsigned page_shift, unsigned max_order,
                          std::size_t dma_pages, std::size_t metadata_pages) {
   KM_DCHECK(metadata_pages + dma_pages < npages);
+  zone_lock_.init();
+  platform::LockGuard guard(zone_lock_);
   reporter_ = reporter;
   memmap_ = memmap;
   start_pfn_ = start_pfn;
@@ -58,7 +60,7 @@ void PageAllocator::init(const Reporter* reporter, page* memmap, std::uintptr_t 
     std::uintptr_t mid_end = align_down(end, block);
     if (mid_begin >= mid_end)
       mid_begin = mid_end = end; // no whole MAX_ORDER block: everything goes on the lists
-    auto free_range = [&](std::uintptr_t pfn, std::uintptr_t last) {
+    auto free_range = [&](std::uintptr_t pfn, std::uintptr_t last) KM_REQUIRES(zone_lock_) {
       while (pfn < last) {
         unsigned order = max_order_;
         while (order > 0 && ((pfn & ((std::uintptr_t{1} << order) - 1)) != 0 ||
@@ -120,23 +122,27 @@ page* PageAllocator::alloc(gfp_t gfp, unsigned order, PageOwner owner) {
       warn_order_too_large(*reporter_, order, max_order_);
     return nullptr;
   }
-  if (injected_failures_ > 0 && (gfp & __GFP_NOFAIL) == 0) {
-    --injected_failures_;
-    return nullptr;
-  }
-  // Zonelist: __GFP_DMA -> {DMA}; otherwise {Normal, DMA}. With one zone, just that zone.
   page* block = nullptr;
-  const unsigned normal = nr_zones_ - 1;
-  if ((gfp & __GFP_DMA) != 0) {
-    block = rmqueue(zones_[0], order);
-  } else {
-    block = rmqueue(zones_[normal], order);
-    if (block == nullptr && normal != 0)
+  {
+    platform::LockGuard guard(zone_lock_);
+    if (injected_failures_ > 0 && (gfp & __GFP_NOFAIL) == 0) {
+      --injected_failures_;
+      return nullptr;
+    }
+    // Zonelist: __GFP_DMA -> {DMA}; otherwise {Normal, DMA}. With one zone, just that zone.
+    const unsigned normal = nr_zones_ - 1;
+    if ((gfp & __GFP_DMA) != 0) {
       block = rmqueue(zones_[0], order);
+    } else {
+      block = rmqueue(zones_[normal], order);
+      if (block == nullptr && normal != 0)
+        block = rmqueue(zones_[0], order);
+    }
+    if (block == nullptr)
+      return nullptr;
+    mark_allocated(block, order, owner);
   }
-  if (block == nullptr)
-    return nullptr;
-  mark_allocated(block, order, owner);
+  // The block is the caller's now: unpoisoned and zeroed outside the lock.
   void* addr = page_address(block);
   const std::size_t bytes = std::size_t{1} << (page_shift_ + order);
   unpoison(addr, bytes);
@@ -223,6 +229,7 @@ bool PageAllocator::free(page* head, unsigned order, PageOwner expected) {
     return false;
   }
   const auto addr = reinterpret_cast<std::uintptr_t>(page_address(head));
+  platform::LockGuard guard(zone_lock_); // the descriptors of free blocks are the zone's
   if (owner_of(head) == PageOwner::Metadata) {
     report_page_invalid_free(*reporter_, addr, "heap metadata page");
     return false;
@@ -268,8 +275,10 @@ void PageAllocator::free_one_block(page* head, unsigned order) {
   while (order < max_order_) {
     const std::uintptr_t buddy_pfn = pfn ^ (std::uintptr_t{1} << order);
     page* buddy = pfn_to_page(buddy_pfn);
-    if (buddy == nullptr || (buddy->flags & PG_buddy) == 0 || buddy->order != order ||
-        buddy->zone != head->zone)
+    // The owner first: an allocated page's flags are its owner's (a slab's PG_frozen changes
+    // under the cache's lock, not this one); only a Free page's flags are the zone's.
+    if (buddy == nullptr || buddy->owner != PageOwner::Free || (buddy->flags & PG_buddy) == 0 ||
+        buddy->order != order || buddy->zone != head->zone)
       break;
     z.area[order].free_list.remove(buddy);
     --z.area[order].nr_free;
@@ -282,6 +291,7 @@ void PageAllocator::free_one_block(page* head, unsigned order) {
 
 bool PageAllocator::free_block_of(std::uintptr_t pfn, std::uintptr_t& block_pfn,
                                   unsigned& order) const {
+  platform::LockGuard guard(zone_lock_);
   const page* p = pfn_to_page(pfn);
   if (p == nullptr || owner_of(p) != PageOwner::Free)
     return false;
@@ -304,7 +314,7 @@ bool PageAllocator::free_block_of(std::uintptr_t pfn, std::uintptr_t& block_pfn,
 
 std::size_t PageAllocator::validate_zone(unsigned zi) const {
   const Reporter& r = *reporter_;
-  const zone& z = zones_[zi];
+  const zone& z = zones_unlocked()[zi]; // (the caller holds zone_lock_)
   std::size_t errors = 0;
   std::size_t free_pages = 0;
   const std::uintptr_t zone_end = z.zone_start_pfn + z.spanned_pages;
@@ -405,6 +415,7 @@ std::size_t PageAllocator::validate_zone(unsigned zi) const {
 }
 
 std::size_t PageAllocator::validate() const {
+  platform::LockGuard guard(zone_lock_);
   const Reporter& r = *reporter_;
   std::size_t errors = 0;
   for (unsigned z = 0; z < nr_zones_; ++z)

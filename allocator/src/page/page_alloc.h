@@ -1,7 +1,9 @@
 // page/page_alloc.h - the buddy page allocator: zones, free_area[order], split and coalesce.
 //
 // Follows Linux 6.10 mm/page_alloc.c (__rmqueue_smallest, expand, __free_one_page) with one
-// migratetype, no per-cpu page lists and no watermarks. Not thread-safe; callers serialise.
+// migratetype, no per-cpu page lists and no watermarks. Thread-safe: zone_lock_ guards the
+// free areas, the page counters and every descriptor of a free block; alloc() and free() take
+// it. Introspection takes it too, and is exact when no other thread allocates.
 //
 // Invariants (validate() checks each and names it):
 //   AC2  per zone, sum(nr_free[o] << o) == free_pages; over the arena, free + metadata +
@@ -19,6 +21,7 @@
 #include "kmalloc/gfp.h"
 #include "kmalloc/page_info.h"
 #include "page/page.h"
+#include "platform/lock.h"
 #include "report/report_impl.h"
 #include "support/list.h"
 
@@ -63,12 +66,16 @@ public:
             std::size_t metadata_pages);
 
   // Allocates 2^order pages owned by `owner`, checking gfp and order as alloc_pages does.
-  page* alloc(gfp_t gfp, unsigned order, PageOwner owner);
+  page* alloc(gfp_t gfp, unsigned order, PageOwner owner) KM_EXCLUDES(zone_lock_);
   // Frees a block that must be owned by `expected`; misuse is reported and refused.
   // Returns true when the block was freed.
-  bool free(page* head, unsigned order, PageOwner expected);
-  bool free_address(std::uintptr_t addr, unsigned order, PageOwner expected);
-  void inject_failures(unsigned count) { injected_failures_ = count; }
+  bool free(page* head, unsigned order, PageOwner expected) KM_EXCLUDES(zone_lock_);
+  bool free_address(std::uintptr_t addr, unsigned order, PageOwner expected)
+      KM_EXCLUDES(zone_lock_);
+  void inject_failures(unsigned count) KM_EXCLUDES(zone_lock_) {
+    platform::LockGuard guard(zone_lock_);
+    injected_failures_ = count;
+  }
 
   page* pfn_to_page(std::uintptr_t pfn) const {
     return pfn - start_pfn_ < npages_ ? memmap_ + (pfn - start_pfn_) : nullptr;
@@ -89,7 +96,7 @@ public:
   std::size_t metadata_pages() const { return metadata_pages_; }
   // The zone whose span holds pfn (metadata pages: 0).
   unsigned zone_index(std::uintptr_t pfn) const {
-    return nr_zones_ == 2 && pfn >= zones_[1].zone_start_pfn ? 1u : 0u;
+    return nr_zones_ == 2 && pfn >= zones_unlocked()[1].zone_start_pfn ? 1u : 0u; // (fixed)
   }
 
   unsigned page_shift() const { return page_shift_; }
@@ -97,14 +104,19 @@ public:
   std::uintptr_t start_pfn() const { return start_pfn_; }
   std::size_t npages() const { return npages_; }
   unsigned nr_zones() const { return nr_zones_; }
-  const zone& zone_at(unsigned z) const { return zones_[z]; }
-  zone& zone_at(unsigned z) { return zones_[z]; }
-  std::size_t owner_pages(PageOwner o) const { return owner_pages_[static_cast<unsigned>(o)]; }
+  // For introspection and corruption tests: the zone itself, read or written without the lock.
+  const zone& zone_at(unsigned z) const { return zones_unlocked()[z]; }
+  zone& zone_at(unsigned z) { return const_cast<zone*>(zones_unlocked())[z]; }
+  std::size_t owner_pages(PageOwner o) const KM_EXCLUDES(zone_lock_) {
+    platform::LockGuard guard(zone_lock_);
+    return owner_pages_[static_cast<unsigned>(o)];
+  }
   // The free block holding pfn: its first pfn and order. False if the page is not free.
   bool free_block_of(std::uintptr_t pfn, std::uintptr_t& block_pfn, unsigned& order) const;
   // Calls fn(zone, pfn, order) for every free block: per zone, per order, in list order, with
   // the deferred MAX_ORDER blocks after the listed ones (top first, the order rmqueue takes them).
-  template <class F> void for_each_free_block(F&& fn) const {
+  template <class F> void for_each_free_block(F&& fn) const KM_EXCLUDES(zone_lock_) {
+    platform::LockGuard guard(zone_lock_);
     for (unsigned z = 0; z < nr_zones_; ++z) {
       for (unsigned o = 0; o <= max_order_; ++o)
         zones_[z].area[o].free_list.for_each(
@@ -118,16 +130,17 @@ public:
     return (z.deferred_end_pfn - z.deferred_start_pfn) >> max_order;
   }
 
-  std::size_t validate() const;
+  std::size_t validate() const KM_EXCLUDES(zone_lock_);
 
 private:
-  page* rmqueue(zone& z, unsigned order);
-  page* take_deferred_block(zone& z);
-  void expand(zone& z, page* block, unsigned low, unsigned high);
-  void mark_allocated(page* head, unsigned order, PageOwner owner);
-  void free_one_block(page* head, unsigned order);
-  void add_to_free_area(zone& z, page* head, unsigned order);
-  std::size_t validate_zone(unsigned z) const;
+  page* rmqueue(zone& z, unsigned order) KM_REQUIRES(zone_lock_);
+  page* take_deferred_block(zone& z) KM_REQUIRES(zone_lock_);
+  void expand(zone& z, page* block, unsigned low, unsigned high) KM_REQUIRES(zone_lock_);
+  void mark_allocated(page* head, unsigned order, PageOwner owner) KM_REQUIRES(zone_lock_);
+  void free_one_block(page* head, unsigned order) KM_REQUIRES(zone_lock_);
+  void add_to_free_area(zone& z, page* head, unsigned order) KM_REQUIRES(zone_lock_);
+  std::size_t validate_zone(unsigned z) const KM_REQUIRES(zone_lock_);
+  const zone* zones_unlocked() const KM_TSA(no_thread_safety_analysis) { return zones_; }
 
   const Reporter* reporter_ = nullptr;
   page* memmap_ = nullptr;
@@ -137,9 +150,10 @@ private:
   unsigned page_shift_ = 12;
   unsigned max_order_ = 10;
   unsigned nr_zones_ = 0;
-  unsigned injected_failures_ = 0;
-  zone zones_[kMaxZones];
-  std::size_t owner_pages_[kOwnerKinds] = {};
+  mutable platform::Lock zone_lock_;
+  unsigned injected_failures_ KM_GUARDED_BY(zone_lock_) = 0;
+  zone zones_[kMaxZones] KM_GUARDED_BY(zone_lock_);
+  std::size_t owner_pages_[kOwnerKinds] KM_GUARDED_BY(zone_lock_) = {};
 };
 
 } // namespace km

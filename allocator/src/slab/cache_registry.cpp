@@ -50,9 +50,25 @@ void SlabAllocator::init(const Reporter* reporter, PageAllocator* pages, const C
     new (&slots_[i]) kmem_cache{};
     slots_[i].generation = 1;
   }
-  for (unsigned i = 0; i < max_caches_ * nr_cpus_; ++i)
+  for (std::size_t i = 0; i < cpu_run_slots(max_caches_) * (nr_cpus_ + 1); ++i)
     new (&cpu_slots_[i]) kmem_cache_cpu{};
+  slab_mutex_.init();
+  overflow_lock_.init();
+  fixed_cpu_ = false;
+  for (unsigned i = 0; i <= nr_cpus_; ++i) {
+    claims_[i] = SlotClaim{this, i};
+    live_delta_[i] = SlotCounters{};
+  }
+  for (std::uint32_t& state : slot_state_)
+    state = 0;
+  key_ = platform::create_thread_key(&SlabAllocator::on_thread_exit);
+  id_ = platform::next_heap_id();
+  platform::LockGuard guard(slab_mutex_);
   newest_ = nullptr;
+}
+
+SlabAllocator::~SlabAllocator() {
+  platform::delete_thread_key(key_); // no exit hook runs for this heap any more
 }
 
 kmem_cache* SlabAllocator::create(const char* name, unsigned size, unsigned align,
@@ -90,33 +106,39 @@ kmem_cache* SlabAllocator::create(const char* name, unsigned size, unsigned alig
   if (!calculate_layout(size, align, flags, ctor != nullptr, order_params_, layout))
     return fail("object too large for MAX_ORDER");
   kmem_cache* s = nullptr;
-  unsigned slot = 0;
-  for (; slot < max_caches_; ++slot) {
-    if (!slots_[slot].in_use && !slots_[slot].retired) {
-      s = &slots_[slot];
-      break;
+  {
+    platform::LockGuard guard(slab_mutex_);
+    unsigned slot = 0;
+    for (; slot < max_caches_; ++slot) {
+      if (!slots_[slot].in_use && !slots_[slot].retired) {
+        s = &slots_[slot];
+        break;
+      }
+    }
+    if (s != nullptr) {
+      const CpuSlabs cpus{&cpu_slots_[slot], static_cast<unsigned>(cpu_run_slots(max_caches_))};
+      const std::uint16_t generation = s->generation;
+      new (s) kmem_cache{};
+      s->list_lock.init();
+      s->generation = generation;
+      std::memcpy(s->name, name, std::strlen(name) + 1);
+      s->flags = flags;
+      s->layout = layout;
+      s->ctor = ctor;
+      s->random = hardened_ ? splitmix64(seed_ ^ (std::uint64_t{slot} << 32) ^ addr_of(s)) : 0;
+      s->cpu_slab = cpus;
+      for (unsigned c = 0; c <= nr_cpus_; ++c)
+        cpus[c] = kmem_cache_cpu{};
+      s->in_use = true;
+      s->next_cache = newest_;
+      s->prev_cache = nullptr;
+      if (newest_ != nullptr)
+        newest_->prev_cache = s;
+      newest_ = s;
     }
   }
   if (s == nullptr)
     return fail("no free kmem_cache descriptor (Config::max_caches)");
-  kmem_cache_cpu* cpus = &cpu_slots_[slot * nr_cpus_];
-  const std::uint16_t generation = s->generation;
-  new (s) kmem_cache{};
-  s->generation = generation;
-  std::memcpy(s->name, name, std::strlen(name) + 1);
-  s->flags = flags;
-  s->layout = layout;
-  s->ctor = ctor;
-  s->random = hardened_ ? splitmix64(seed_ ^ (std::uint64_t{slot} << 32) ^ addr_of(s)) : 0;
-  s->cpu_slab = cpus;
-  for (unsigned c = 0; c < nr_cpus_; ++c)
-    cpus[c] = kmem_cache_cpu{};
-  s->in_use = true;
-  s->next_cache = newest_;
-  s->prev_cache = nullptr;
-  if (newest_ != nullptr)
-    newest_->prev_cache = s;
-  newest_ = s;
   return s;
 }
 
@@ -155,29 +177,37 @@ kmem_cache* SlabAllocator::resolve(const kmem_cache* handle) const {
 
 void SlabAllocator::destroy(kmem_cache* s) {
   KM_DCHECK(is_cache(s)); // Heap resolved the handle and reported a dead one
-  flush(s);
   std::size_t live = 0;
-  s->partial.for_each([&](const page* slab) { live += slab->inuse; });
-  s->full.for_each([&](const page* slab) { live += slab->inuse; });
-  if (live != 0) {
-    // The kernel WARNs and leaks the cache; we keep it alive and usable.
+  {
+    platform::LockGuard registry(slab_mutex_);
+    flush(s);
+    platform::LockGuard guard(s->list_lock);
+    s->partial.for_each([&](const page* slab) { live += slab->inuse; });
+    s->full.for_each([&](const page* slab) { live += slab->inuse; });
+    // A cpu slab that another live thread holds (flush leaves it to that thread) counts whole.
+    for (unsigned c = 0; c <= nr_cpus_; ++c)
+      if (s->cpu_slab[c].slab != nullptr)
+        live += s->cpu_slab[c].slab->objects;
+    if (live == 0) {
+      while (!s->partial.empty()) {
+        page* slab = s->partial.front();
+        s->partial.remove(slab);
+        discard_slab(s, slab);
+      }
+      if (s->prev_cache != nullptr)
+        s->prev_cache->next_cache = s->next_cache;
+      else
+        newest_ = s->next_cache;
+      if (s->next_cache != nullptr)
+        s->next_cache->prev_cache = s->prev_cache;
+      s->in_use = false;
+      if (++s->generation == 0) // wrapped: every handle value of this slot has been used
+        s->retired = true;
+    }
+  }
+  // The kernel WARNs and leaks the cache; we keep it alive and usable.
+  if (live != 0)
     report_objects_remaining(*reporter_, s->name, live);
-    return;
-  }
-  while (!s->partial.empty()) {
-    page* slab = s->partial.front();
-    s->partial.remove(slab);
-    discard_slab(s, slab);
-  }
-  if (s->prev_cache != nullptr)
-    s->prev_cache->next_cache = s->next_cache;
-  else
-    newest_ = s->next_cache;
-  if (s->next_cache != nullptr)
-    s->next_cache->prev_cache = s->prev_cache;
-  s->in_use = false;
-  if (++s->generation == 0) // wrapped: every handle value of this slot has been used
-    s->retired = true;
 }
 
 } // namespace km

@@ -1,8 +1,12 @@
-// slab/cpu_slab.cpp - the cpu-slab state machine of SLUB (kmem_cache.h lists the states): the
-// allocation fast path from the cpu's freelist and its slow path (remote frees, the partial
-// list, a new slab), the free fast path to the cpu slab and __slab_free for any other slab,
-// freeze / deactivate / isolate, new and discarded slabs, flush and shrink, and the checks every
-// free makes before it changes anything.
+// slab/cpu_slab.cpp - the cpu-slab state machine of SLUB (kmem_cache.h lists the states): cpu
+// slots and threads, the allocation fast path from the slot's freelist and its slow path
+// (remote frees, the partial list, a new slab), the free fast path to the slot's cpu slab and
+// __slab_free for any other slab, freeze / deactivate / isolate, new and discarded slabs, flush
+// and shrink, and the checks every free makes before it changes anything.
+//
+// Locks (order in platform/lock.h): the fast paths take none; everything that touches a slab
+// that is no cpu's, a cpu slab's remote freelist, or a cache's lists and counters holds that
+// cache's list_lock; the shared slot's calls hold overflow_lock_ throughout.
 #include "slab/slub.h"
 
 #include <cstring>
@@ -17,10 +21,106 @@ namespace {
 
 constexpr gfp_t kZoneBits = __GFP_DMA | __GFP_DMA32 | __GFP_HIGHMEM | __GFP_MOVABLE;
 
+// slot_state_ values.
+constexpr std::uint32_t kSlotFree = 0;
+constexpr std::uint32_t kSlotClaimed = 1;  // a thread's
+constexpr std::uint32_t kSlotBorrowed = 2; // a flush is deactivating it
+
+bool debug_cache(const kmem_cache* s) {
+  return (s->flags & SLAB_CONSISTENCY_CHECKS) != 0;
+}
+
+bool take_slot(std::uint32_t* state, std::uint32_t as) {
+  std::uint32_t expected = kSlotFree;
+  return __atomic_compare_exchange_n(state, &expected, as, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED);
+}
+
 } // namespace
+
+// ---- cpu slots
+
+// The thread key's destructor. A call into the heap from a later destructor of the same thread
+// claims a slot again (and this runs again: PTHREAD_DESTRUCTOR_ITERATIONS).
+void SlabAllocator::on_thread_exit(void* claim) {
+  const auto* c = static_cast<const SlotClaim*>(claim);
+  if (platform::this_thread_slot.heap == c->slabs->id_)
+    platform::this_thread_slot.heap = 0;
+  c->slabs->release_slot(c->cpu);
+}
+
+inline unsigned SlabAllocator::this_cpu() {
+  if (fixed_cpu_)
+    return cpu_;
+  platform::ThreadSlot& cached = platform::this_thread_slot;
+  if (cached.heap == id_)
+    return cached.cpu;
+  const void* claim = platform::thread_value(key_);
+  const unsigned cpu = claim != nullptr ? static_cast<const SlotClaim*>(claim)->cpu : claim_slot();
+  cached = platform::ThreadSlot{id_, cpu};
+  return cpu;
+}
+
+// A thread's first call: the lowest free slot, else the shared one. Without a thread key (the
+// platform gave none) every thread shares the shared slot.
+unsigned SlabAllocator::claim_slot() {
+  if (!key_.ok)
+    return nr_cpus_;
+  unsigned cpu = nr_cpus_;
+  for (unsigned i = 0; i < nr_cpus_; ++i) {
+    if (take_slot(&slot_state_[i], kSlotClaimed)) {
+      cpu = i;
+      break;
+    }
+  }
+  platform::set_thread_value(key_, &claims_[cpu]);
+  return cpu;
+}
+
+// The exit hook: the thread's cpu slabs go back to their caches' lists, then the slot is free.
+void SlabAllocator::release_slot(unsigned cpu) {
+  if (cpu >= nr_cpus_)
+    return; // the shared slot stays with the threads still using it
+  {
+    platform::LockGuard guard(slab_mutex_);
+    for (kmem_cache* s = newest_; s != nullptr; s = s->next_cache)
+      flush_slot(s, cpu);
+  }
+  __atomic_store_n(&slot_state_[cpu], kSlotFree, __ATOMIC_RELEASE);
+}
+
+void SlabAllocator::flush_slot(kmem_cache* s, unsigned cpu) {
+  platform::LockGuard guard(s->list_lock);
+  deactivate_slab(s, &s->cpu_slab[cpu]);
+}
+
+// flush_all(): the kernel runs it on every cpu. Here a thread flushes its own slot, the shared
+// one and every slot no thread holds (borrowed meanwhile); a slot another live thread holds is
+// left to it (it is flushed when that thread exits). With set_cpu the caller runs alone, and
+// every slot is flushed.
+void SlabAllocator::flush(kmem_cache* s) {
+  const unsigned own = fixed_cpu_ ? 0 : this_cpu();
+  for (unsigned cpu = 0; cpu < nr_cpus_; ++cpu) {
+    if (fixed_cpu_ || cpu == own) {
+      flush_slot(s, cpu);
+    } else if (take_slot(&slot_state_[cpu], kSlotBorrowed)) {
+      flush_slot(s, cpu);
+      __atomic_store_n(&slot_state_[cpu], kSlotFree, __ATOMIC_RELEASE);
+    }
+  }
+  platform::LockGuard guard(overflow_lock_);
+  flush_slot(s, nr_cpus_);
+}
+
+void SlabAllocator::flush_all() {
+  platform::LockGuard guard(slab_mutex_);
+  for (kmem_cache* s = newest_; s != nullptr; s = s->next_cache)
+    flush(s);
+}
 
 int SlabAllocator::shrink(kmem_cache* s) {
   flush(s);
+  platform::LockGuard guard(s->list_lock);
   for (page* slab = s->partial.front(); slab != nullptr;) {
     page* next = slab->next;
     if (slab->inuse == 0) {
@@ -32,16 +132,9 @@ int SlabAllocator::shrink(kmem_cache* s) {
   return s->nr_slabs != 0 ? 1 : 0;
 }
 
-void SlabAllocator::flush(kmem_cache* s) {
-  for (unsigned c = 0; c < nr_cpus_; ++c)
-    deactivate_slab(s, &s->cpu_slab[c]);
-}
+// ---- slabs
 
-void SlabAllocator::flush_all() {
-  for (kmem_cache* s = newest_; s != nullptr; s = s->next_cache)
-    flush(s);
-}
-
+// A new slab of s, not yet visible to any other thread (the caller counts it under list_lock).
 page* SlabAllocator::new_slab(kmem_cache* s, gfp_t gfp) {
   gfp_t base = gfp & ~(kZoneBits | __GFP_ZERO);
   if (s->flags & SLAB_CACHE_DMA)
@@ -79,8 +172,6 @@ page* SlabAllocator::new_slab(kmem_cache* s, gfp_t gfp) {
     set_freepointer(s, start + std::size_t{i} * l.size, next);
   }
   slab->freelist = start;
-  ++s->nr_slabs;
-  s->total_objects += objects;
   return slab;
 }
 
@@ -96,7 +187,7 @@ void SlabAllocator::discard_slab(kmem_cache* s, page* slab) {
 
 void SlabAllocator::freeze(kmem_cache_cpu* c, page* slab) {
   slab->flags |= PG_frozen;
-  slab->slab_cpu = static_cast<std::uint16_t>(c - slab->slab_cache->cpu_slab);
+  slab->slab_cpu = static_cast<std::uint16_t>(slab->slab_cache->cpu_slab.index_of(c));
   c->slab = slab;
   c->freelist = slab->freelist;
   slab->freelist = nullptr;
@@ -137,7 +228,7 @@ void SlabAllocator::deactivate_slab(kmem_cache* s, kmem_cache_cpu* c) {
 
 // A slab whose freelist turned out corrupt: keep its objects away from every cpu and list
 // reader by marking it full (its free objects leak, as SLUB's slab_fix does).
-void SlabAllocator::isolate_slab(kmem_cache* s, kmem_cache_cpu* c) {
+void SlabAllocator::isolate_slab(kmem_cache* s, kmem_cache_cpu* c, unsigned cpu) {
   page* slab = c->slab;
   c->freelist = nullptr;
   c->slab = nullptr;
@@ -148,9 +239,11 @@ void SlabAllocator::isolate_slab(kmem_cache* s, kmem_cache_cpu* c) {
   // Its free objects count as allocated from now on (leaked), in the bitmap too.
   auto* base = static_cast<unsigned char*>(pages_->page_address(slab));
   for (unsigned i = 0; i < slab->objects; ++i)
-    live_.set(base + std::size_t{i} * s->layout.size);
+    live_delta_[cpu].bits += live_.set(base + std::size_t{i} * s->layout.size) ? 1 : 0;
   s->full.push_back(slab);
 }
+
+// ---- allocation
 
 void* SlabAllocator::alloc(kmem_cache* s, gfp_t gfp) {
   if ((gfp & ~__GFP_BITS_MASK) != 0) {
@@ -158,17 +251,29 @@ void* SlabAllocator::alloc(kmem_cache* s, gfp_t gfp) {
       warn_invalid_gfp(*reporter_, gfp);
     return nullptr;
   }
-  kmem_cache_cpu* c = &s->cpu_slab[cpu_];
+  const unsigned cpu = this_cpu();
+  if (cpu == nr_cpus_) {
+    platform::LockGuard guard(overflow_lock_);
+    return alloc_on(s, cpu, gfp);
+  }
+  return alloc_on(s, cpu, gfp);
+}
+
+void* SlabAllocator::alloc_on(kmem_cache* s, unsigned cpu, gfp_t gfp) {
+  kmem_cache_cpu* c = &s->cpu_slab[cpu];
   void* obj = c->freelist;
+  SlotPathStats& paths = live_delta_[cpu].paths;
   if (obj == nullptr || (s->flags & SLAB_CONSISTENCY_CHECKS) != 0) {
     obj = alloc_slow(s, c, gfp);
+    ++paths.locked_allocs;
   } else {
     c->freelist = get_freepointer(s, obj);
     ++c->tid;
+    ++(cpu < nr_cpus_ ? paths.fast_allocs : paths.locked_allocs);
   }
   if (obj == nullptr)
     return nullptr;
-  live_.set(obj);
+  live_delta_[cpu].bits += live_.set(obj) ? 1 : 0;
   unpoison(obj, s->layout.object_size);
   if ((gfp & __GFP_ZERO) != 0)
     std::memset(obj, 0, s->layout.object_size);
@@ -176,6 +281,8 @@ void* SlabAllocator::alloc(kmem_cache* s, gfp_t gfp) {
 }
 
 void* SlabAllocator::alloc_slow(kmem_cache* s, kmem_cache_cpu* c, gfp_t gfp) {
+  const unsigned cpu = s->cpu_slab.index_of(c);
+  s->list_lock.lock();
   for (;;) {
     if (c->freelist == nullptr && c->slab != nullptr) {
       page* slab = c->slab;
@@ -192,9 +299,15 @@ void* SlabAllocator::alloc_slow(kmem_cache* s, kmem_cache_cpu* c, gfp_t gfp) {
       if (slab != nullptr) {
         s->partial.remove(slab);
       } else {
+        s->list_lock.unlock(); // the page allocator, without the cache's lock
         slab = new_slab(s, gfp);
-        if (slab == nullptr)
+        s->list_lock.lock();
+        if (slab == nullptr) {
+          s->list_lock.unlock();
           return nullptr;
+        }
+        ++s->nr_slabs;
+        s->total_objects += slab->objects;
       }
       freeze(c, slab);
     }
@@ -202,15 +315,32 @@ void* SlabAllocator::alloc_slow(kmem_cache* s, kmem_cache_cpu* c, gfp_t gfp) {
     void* next = get_freepointer(s, obj);
     if ((s->flags & SLAB_CONSISTENCY_CHECKS) != 0 &&
         (!object_valid(s, c->slab, obj) || (next != nullptr && !object_valid(s, c->slab, next)))) {
+      s->list_lock.unlock();
       report_freelist_corrupt(*reporter_, s->name, addr_of(obj));
-      isolate_slab(s, c);
+      s->list_lock.lock();
+      isolate_slab(s, c, cpu);
       continue;
     }
     c->freelist = next;
     ++c->tid;
+    s->list_lock.unlock();
     return obj;
   }
 }
+
+SlotPathStats SlabAllocator::path_stats() const {
+  SlotPathStats sum;
+  for (unsigned cpu = 0; cpu <= nr_cpus_; ++cpu) {
+    const SlotPathStats& p = live_delta_[cpu].paths;
+    sum.fast_allocs += p.fast_allocs;
+    sum.locked_allocs += p.locked_allocs;
+    sum.fast_frees += p.fast_frees;
+    sum.locked_frees += p.locked_frees;
+  }
+  return sum;
+}
+
+// ---- free
 
 bool SlabAllocator::object_valid(const kmem_cache* s, const page* slab, const void* obj) const {
   const auto base = addr_of(pages_->page_address(slab));
@@ -240,7 +370,7 @@ kmem_cache* SlabAllocator::cache_of(const page* head) const {
   return head != nullptr && pages_->owner_of(head) == PageOwner::Slab ? head->slab_cache : nullptr;
 }
 
-bool SlabAllocator::check_free(kmem_cache* s, void* obj) const {
+bool SlabAllocator::check_free(kmem_cache* s, void* obj) {
   KM_DCHECK(is_cache(s)); // Heap resolved the handle and reported a dead one
   page* p = pages_->virt_to_page(addr_of(obj));
   if (p == nullptr) {
@@ -268,16 +398,23 @@ bool SlabAllocator::check_free(kmem_cache* s, void* obj) const {
   return check_not_free(s, slab, obj);
 }
 
-// The allocation bitmap catches every double free; SLAB_CONSISTENCY_CHECKS also walks the
-// freelists, and the hardened freelist's naive check (the head of the list the object would
-// join) stays as a second line should the bitmap be damaged.
-bool SlabAllocator::check_not_free(const kmem_cache* s, const page* slab, const void* obj) const {
-  const kmem_cache_cpu* c = &s->cpu_slab[cpu_];
-  const bool local = c->slab == slab;
-  const bool already_free =
-      !live_.test(obj) ||
-      ((s->flags & SLAB_CONSISTENCY_CHECKS) != 0 && on_freelist(s, slab, obj)) ||
-      (hardened_ && obj == (local ? c->freelist : slab->freelist));
+// The allocation bitmap catches every double free (free_on clears the bit atomically, so it
+// also decides between two racing frees); SLAB_CONSISTENCY_CHECKS also walks the freelists, and
+// the hardened freelist's naive check (the head of the list the object would join) stays as a
+// second line should the bitmap be damaged (for a remote free, under list_lock in free_on).
+bool SlabAllocator::check_not_free(const kmem_cache* s, const page* slab, const void* obj) {
+  return check_not_free_on(s, this_cpu(), slab, obj);
+}
+
+bool SlabAllocator::check_not_free_on(const kmem_cache* s, unsigned cpu, const page* slab,
+                                      const void* obj) {
+  const kmem_cache_cpu* c = &s->cpu_slab[cpu];
+  const bool local = cpu < nr_cpus_ && c->slab == slab; // (the shared slot: under its lock)
+  bool already_free = !live_.test(obj) || (hardened_ && local && obj == c->freelist);
+  if (!already_free && debug_cache(s)) {
+    platform::LockGuard guard(s->list_lock);
+    already_free = on_freelist(s, slab, obj);
+  }
   if (already_free) {
     report_object_double_free(*reporter_, s->name, addr_of(obj));
     return false;
@@ -286,10 +423,10 @@ bool SlabAllocator::check_not_free(const kmem_cache* s, const page* slab, const 
 }
 
 bool SlabAllocator::free_object(kmem_cache* s, page* slab, void* obj) {
-  if (!check_not_free(s, slab, obj))
+  const unsigned cpu = this_cpu();
+  if (!check_not_free_on(s, cpu, slab, obj))
     return false;
-  free_to_slab(s, slab, obj);
-  return true;
+  return free_to_slab(s, cpu, slab, obj);
 }
 
 bool SlabAllocator::free(kmem_cache* s, void* obj) {
@@ -301,20 +438,53 @@ bool SlabAllocator::free(kmem_cache* s, void* obj) {
 
 void SlabAllocator::free_checked(kmem_cache* s, void* obj) {
   const page* p = pages_->virt_to_page(addr_of(obj));
-  free_to_slab(s, pages_->pfn_to_page(pages_->start_pfn() + p->head), obj);
+  free_to_slab(s, this_cpu(), pages_->pfn_to_page(pages_->start_pfn() + p->head), obj);
 }
 
-void SlabAllocator::free_to_slab(kmem_cache* s, page* slab, void* obj) {
-  kmem_cache_cpu* c = &s->cpu_slab[cpu_];
-  live_.clear(obj);
+bool SlabAllocator::free_to_slab(kmem_cache* s, unsigned cpu, page* slab, void* obj) {
+  if (cpu == nr_cpus_) {
+    platform::LockGuard guard(overflow_lock_);
+    return free_on(s, cpu, slab, obj);
+  }
+  return free_on(s, cpu, slab, obj);
+}
+
+bool SlabAllocator::free_on(kmem_cache* s, unsigned cpu, page* slab, void* obj) {
+  kmem_cache_cpu* c = &s->cpu_slab[cpu];
+  if (!live_.clear(obj)) { // freed meanwhile by another thread
+    report_object_double_free(*reporter_, s->name, addr_of(obj));
+    return false;
+  }
+  --live_delta_[cpu].bits;
   poison(obj, s->layout.size);
-  if (c->slab == slab) {
+  SlotPathStats& paths = live_delta_[cpu].paths;
+  if (c->slab == slab && !debug_cache(s)) { // the fast path: this slot's own cpu slab
     set_freepointer(s, obj, c->freelist);
     c->freelist = obj;
     ++c->tid;
-  } else {
-    slab_free_slow(s, slab, obj);
+    ++(cpu < nr_cpus_ ? paths.fast_frees : paths.locked_frees);
+    return true;
   }
+  ++paths.locked_frees;
+  bool on_remote_head = false;
+  {
+    platform::LockGuard guard(s->list_lock);
+    if (c->slab == slab) { // a debug cache's cpu slab: changed under list_lock only
+      set_freepointer(s, obj, c->freelist);
+      c->freelist = obj;
+      ++c->tid;
+    } else if (hardened_ && obj == slab->freelist) {
+      on_remote_head = true; // free already: its bit was set in error
+    } else {
+      slab_free_slow(s, slab, obj);
+    }
+  }
+  if (on_remote_head) { // refused: the bitmap is left as it was
+    live_delta_[cpu].bits += live_.set(obj) ? 1 : 0;
+    report_object_double_free(*reporter_, s->name, addr_of(obj));
+    return false;
+  }
+  return true;
 }
 
 // __slab_free: to a slab that is not this cpu's.

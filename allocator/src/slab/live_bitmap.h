@@ -4,12 +4,17 @@
 // SLAB_CONSISTENCY_CHECKS and a freelist walk for that.
 //
 // Assumes: every object starts 8-byte aligned inside the arena; the storage is arena_bytes / 64
-// bytes in the heap's metadata pages, of any contents until a slab clears its range. Not
-// thread-safe: the slab layer serialises. validate() (slab_validate.cpp) checks LIVE with it.
+// bytes in the heap's metadata pages, of any contents until a slab clears its range. Threads:
+// a bit changes by an atomic or/and of its word, so frees of neighbouring objects on different
+// threads never lose a bit, and of two racing frees of one object exactly one clears it; while
+// the process has only ever had one thread, by a plain read and write.
+// validate() (slab_validate.cpp) checks LIVE with it.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+
+#include "platform/lock.h"
 
 namespace km {
 
@@ -18,24 +23,38 @@ public:
   void init(std::uint64_t* words, std::uintptr_t arena_start) {
     words_ = words;
     arena_start_ = arena_start;
-    count_ = 0;
   }
-  bool test(const void* obj) const { return (words_[bit(obj) / 64] >> (bit(obj) % 64)) & 1u; }
-  void set(const void* obj) {
-    count_ += test(obj) ? 0 : 1;
-    words_[bit(obj) / 64] |= std::uint64_t{1} << (bit(obj) % 64);
+  bool test(const void* obj) const {
+    return (__atomic_load_n(&words_[bit(obj) / 64], __ATOMIC_RELAXED) >> (bit(obj) % 64)) & 1u;
   }
-  void clear(const void* obj) {
-    count_ -= test(obj) ? 1 : 0;
-    words_[bit(obj) / 64] &= ~(std::uint64_t{1} << (bit(obj) % 64));
+  // Sets obj's bit; true when it was clear.
+  bool set(const void* obj) {
+    const std::uint64_t mask = std::uint64_t{1} << (bit(obj) % 64);
+    std::uint64_t* word = &words_[bit(obj) / 64];
+    if (platform::process_single_threaded()) {
+      const std::uint64_t old = *word;
+      *word = old | mask;
+      return (old & mask) == 0;
+    }
+    return (__atomic_fetch_or(word, mask, __ATOMIC_RELAXED) & mask) == 0;
+  }
+  // Clears obj's bit; true when it was set (false: the object was free, a double free).
+  bool clear(const void* obj) {
+    const std::uint64_t mask = std::uint64_t{1} << (bit(obj) % 64);
+    std::uint64_t* word = &words_[bit(obj) / 64];
+    if (platform::process_single_threaded()) {
+      const std::uint64_t old = *word;
+      *word = old & ~mask;
+      return (old & mask) != 0;
+    }
+    return (__atomic_fetch_and(word, ~mask, __ATOMIC_RELAXED) & mask) != 0;
   }
   // Clears the bits of a new slab, [start, start + bytes), bytes a multiple of 512. (Done per
-  // slab rather than at heap init, so init commits none of the bitmap.)
+  // slab rather than at heap init, so init commits none of the bitmap.) The slab is not yet
+  // visible to any other thread.
   void clear_range(const void* start, std::size_t bytes);
   // Bits set in [begin, end).
   std::size_t count(std::uintptr_t begin, std::uintptr_t end) const;
-  // Bits set in the whole bitmap: a running count, not a walk.
-  std::size_t count() const { return count_; }
 
 private:
   std::size_t bit(const void* obj) const {
@@ -44,7 +63,6 @@ private:
 
   std::uint64_t* words_ = nullptr;
   std::uintptr_t arena_start_ = 0;
-  std::size_t count_ = 0;
 };
 
 } // namespace km

@@ -120,7 +120,7 @@ std::size_t SlabAllocator::validate_cache(const kmem_cache* s) const {
       errors += validate_slab(s, slab, nullptr, li == 0 ? 'p' : 'f');
     });
   }
-  for (unsigned c = 0; c < nr_cpus_; ++c) {
+  for (unsigned c = 0; c <= nr_cpus_; ++c) {
     const kmem_cache_cpu& cc = s->cpu_slab[c];
     if (cc.slab == nullptr) {
       if (cc.freelist != nullptr) {
@@ -147,36 +147,42 @@ std::size_t SlabAllocator::validate_cache(const kmem_cache* s) const {
 }
 
 std::size_t SlabAllocator::validate() const {
+  platform::LockGuard registry(slab_mutex_);
   std::size_t errors = 0;
   std::size_t slab_pages = 0;
   std::size_t caches = 0;
   for (const kmem_cache* s = newest_; s != nullptr && caches <= max_caches_; s = s->next_cache) {
     ++caches;
+    platform::LockGuard guard(s->list_lock);
     errors += validate_cache(s);
     auto add_pages = [&](const page* slab) { slab_pages += std::size_t{1} << slab->order; };
     s->partial.for_each(add_pages);
     s->full.for_each(add_pages);
-    for (unsigned c = 0; c < nr_cpus_; ++c)
+    for (unsigned c = 0; c <= nr_cpus_; ++c)
       if (s->cpu_slab[c].slab != nullptr)
         add_pages(s->cpu_slab[c].slab);
   }
   std::size_t live_in_slabs = 0;
   for (const kmem_cache* s = newest_; s != nullptr && caches <= max_caches_ + 1;
        s = s->next_cache) {
+    platform::LockGuard guard(s->list_lock);
     auto add_live = [&](const page* slab) {
       const auto base = addr_of(pages_->page_address(slab));
       live_in_slabs += live_.count(base, base + std::size_t{slab->objects} * s->layout.size);
     };
     s->partial.for_each(add_live);
     s->full.for_each(add_live);
-    for (unsigned c = 0; c < nr_cpus_; ++c)
+    for (unsigned c = 0; c <= nr_cpus_; ++c)
       if (s->cpu_slab[c].slab != nullptr)
         add_live(s->cpu_slab[c].slab);
   }
-  const std::size_t live_all = live_.count();     // a running count: no walk over the whole arena
-  if (errors == 0 && live_all != live_in_slabs) { // slab ranges are only trusted when clean
+  long long live_all = 0; // running counts per slot: no walk over the whole arena
+  for (unsigned c = 0; c <= nr_cpus_; ++c)
+    live_all += live_delta_[c].bits;
+  if (errors == 0 &&
+      live_all != static_cast<long long>(live_in_slabs)) { // (slabs trusted when clean)
     report_corruption(*reporter_, "LIVE", 0,
-                      "%zu allocation bits are set, %zu of them inside slab objects", live_all,
+                      "%lld allocation bits are set, %zu of them inside slab objects", live_all,
                       live_in_slabs);
     ++errors;
   }

@@ -19,6 +19,7 @@ CacheInfo SlabAllocator::info(const kmem_cache* s) const {
   ci.order = l.order;
   ci.min_order = l.min_order;
   ci.min_partial = l.min_partial;
+  platform::LockGuard guard(s->list_lock);
   ci.nr_slabs = s->nr_slabs;
   ci.nr_partial = s->partial.length();
   ci.nr_full = s->full.length();
@@ -26,7 +27,7 @@ CacheInfo SlabAllocator::info(const kmem_cache* s) const {
   std::size_t partial_free = 0;
   s->partial.for_each([&](const page* slab) { partial_free += slab->objects - slab->inuse; });
   std::size_t cpu_free = 0;
-  for (unsigned c = 0; c < nr_cpus_; ++c) {
+  for (unsigned c = 0; c <= nr_cpus_; ++c) { // (other threads' slots: exact when they are idle)
     const kmem_cache_cpu& cc = s->cpu_slab[c];
     if (cc.slab == nullptr)
       continue;
@@ -46,6 +47,7 @@ std::size_t SlabAllocator::slabinfo(char* buf, std::size_t size) const {
   out.append("# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
              " : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs>"
              " <num_slabs> <sharedavail>\n");
+  platform::LockGuard guard(slab_mutex_);
   for (const kmem_cache* s = newest_; s != nullptr; s = s->next_cache) {
     const CacheInfo ci = info(s);
     out.append("%-17s %6lu %6lu %6u %4u %4d : tunables %4u %4u %4u : slabdata %6lu %6lu %6lu\n",

@@ -3,11 +3,22 @@
 // alloc/free state machine), freepointer.cpp, live_bitmap.h (the allocation bitmap),
 // slabinfo.cpp and slab_validate.cpp.
 //
-// Per-cpu fast path: each cache has one frozen cpu slab per cpu with a lockless freelist
+// Per-cpu fast path: each cache has one frozen cpu slab per cpu slot with a lockless freelist
 // (the 6.x kmem_cache_cpu design); no cpu partial lists, no NUMA nodes, caches never merge.
-// The "current cpu" is chosen with set_cpu(). flush() deactivates cpu slabs so counters can be
-// compared exactly, as the kernel's flush_all() does before validation.
-// Not thread-safe; callers serialise.
+// flush() deactivates cpu slabs so counters can be compared exactly, as the kernel's
+// flush_all() does before validation.
+//
+// Threads. A cpu slot is a thread's own: a thread claims a free slot (0..nr_cpus-1) at its
+// first call and gives it back when it exits (a thread key's exit hook deactivates its cpu slab
+// in every cache). Threads beyond nr_cpus share one more slot (index nr_cpus) under
+// overflow_lock_. On its own slot a thread allocates from and frees to its cpu slab without a
+// lock; frees to any other slab (remote frees), refills, deactivation and new slabs take the
+// cache's list_lock, and the page allocator its zone lock (lock order: platform/lock.h). The
+// allocation bitmap's words change by atomic or/and. set_cpu() switches the heap to a fixed
+// slot for single-threaded drivers (tests, the fuzzers): then every call uses that slot and
+// flush() deactivates all of them. Debug caches (SLAB_CONSISTENCY_CHECKS) take list_lock on
+// every call, so their freelist walks see no concurrent change. Introspection (info, slabinfo,
+// validate) reads other threads' cpu slabs and is exact only when they are idle.
 //
 // Everything here works on live descriptors (a precondition, KM_DCHECK'd): Heap converts
 // handles (see handle_of / resolve) at its API and reports a dead one as InvalidCache.
@@ -33,6 +44,7 @@
 #include "kmalloc/cache_info.h"
 #include "kmalloc/page_info.h"
 #include "page/page_alloc.h"
+#include "platform/lock.h"
 #include "slab/kmem_cache.h"
 #include "slab/live_bitmap.h"
 
@@ -40,8 +52,10 @@ namespace km {
 
 class SlabAllocator {
 public:
-  // cache_slots: nr_slots descriptors; cpu_slots: nr_slots * nr_cpus per-cpu slabs.
-  // live_bitmap: arena_bytes / 64 bytes, any contents (each slab clears its range when created).
+  ~SlabAllocator();
+  // cache_slots: nr_slots descriptors; cpu_slots: cpu_run_slots(nr_slots) *
+  // cpu_slots_per_cache(cfg), 64-byte aligned (kmem_cache.h: one run per cpu). live_bitmap:
+  // arena_bytes / 64 bytes, any contents (each slab clears its range when created).
   void init(const Reporter* reporter, PageAllocator* pages, const Config& cfg,
             kmem_cache* cache_slots, kmem_cache_cpu* cpu_slots, unsigned nr_slots,
             std::uint64_t* live_bitmap, std::uint64_t seed);
@@ -49,23 +63,33 @@ public:
   bool object_live(const void* obj) const { return live_.test(obj); }
 
   kmem_cache* create(const char* name, unsigned size, unsigned align, slab_flags_t flags,
-                     void (*ctor)(void*));
+                     void (*ctor)(void*)) KM_EXCLUDES(slab_mutex_);
   void* alloc(kmem_cache* s, gfp_t gfp);
   // Returns true when the object was freed; misuse is reported and refused.
   bool free(kmem_cache* s, void* obj);
   // The misuse checks of free() alone (reports and returns false), and the free without them.
-  bool check_free(kmem_cache* s, void* obj) const;
+  bool check_free(kmem_cache* s, void* obj);
   void free_checked(kmem_cache* s, void* obj);
   // For callers that already found obj's slab and checked it is an object start of s (kfree):
   // only the double-free checks remain.
-  bool check_not_free(const kmem_cache* s, const page* slab, const void* obj) const;
+  bool check_not_free(const kmem_cache* s, const page* slab, const void* obj);
   bool free_object(kmem_cache* s, page* slab, void* obj);
-  void destroy(kmem_cache* s);
+  void destroy(kmem_cache* s) KM_EXCLUDES(slab_mutex_);
   int shrink(kmem_cache* s);
   void flush(kmem_cache* s);
-  void flush_all();
-  void set_cpu(unsigned cpu) { cpu_ = cpu < nr_cpus_ ? cpu : nr_cpus_ - 1; }
-  unsigned cpu() const { return cpu_; }
+  void flush_all() KM_EXCLUDES(slab_mutex_);
+  // A fixed cpu slot for every following call, from any thread (single-threaded drivers).
+  void set_cpu(unsigned cpu) {
+    cpu_ = cpu < nr_cpus_ ? cpu : nr_cpus_ - 1;
+    fixed_cpu_ = true;
+  }
+  // Calls fn(s) for every live cache, newest first, under slab_mutex_ (fn must not create or
+  // destroy caches).
+  template <class F> void for_each_cache(F&& fn) const KM_EXCLUDES(slab_mutex_) {
+    platform::LockGuard guard(slab_mutex_);
+    for (const kmem_cache* s = newest_; s != nullptr; s = s->next_cache)
+      fn(s);
+  }
 
   // The cache a live slab page belongs to and the object containing addr (nullptr if none).
   kmem_cache* cache_of(const page* head) const;
@@ -76,8 +100,9 @@ public:
   // generations are used up is retired. resolve() returns the live descriptor or nullptr.
   kmem_cache* handle_of(const kmem_cache* s) const;
   kmem_cache* resolve(const kmem_cache* handle) const;
-  const kmem_cache* newest() const { return newest_; }
   CacheInfo info(const kmem_cache* s) const;
+  // The slots' path counters, summed (exact when no other thread runs).
+  SlotPathStats path_stats() const;
   std::size_t slabinfo(char* buf, std::size_t size) const;
   std::size_t validate() const;
 
@@ -86,19 +111,40 @@ public:
   void set_freepointer(const kmem_cache* s, void* obj, void* fp) const;
 
 private:
-  void* alloc_slow(kmem_cache* s, kmem_cache_cpu* c, gfp_t gfp);
-  page* new_slab(kmem_cache* s, gfp_t gfp);
-  void discard_slab(kmem_cache* s, page* slab);
-  void freeze(kmem_cache_cpu* c, page* slab);
-  void deactivate_slab(kmem_cache* s, kmem_cache_cpu* c);
-  void slab_free_slow(kmem_cache* s, page* slab, void* obj);
-  void free_to_slab(kmem_cache* s, page* slab, void* obj);
+  // A thread's claim on a cpu slot: the thread key's value, and the exit hook's argument.
+  struct SlotClaim {
+    SlabAllocator* slabs;
+    unsigned cpu;
+  };
+  static void on_thread_exit(void* claim);
+  // The calling thread's cpu slot (set_cpu's when fixed; claims one at a thread's first call).
+  inline unsigned this_cpu();
+  unsigned claim_slot();
+  // Deactivates slot `cpu` in every cache (a thread gave it back).
+  void release_slot(unsigned cpu) KM_EXCLUDES(slab_mutex_);
+  // Whether the calling thread may deactivate slot cpu now: its own, the shared one (under
+  // overflow_lock_), or one no thread holds (borrowed: claim_slot skips it meanwhile).
+  bool borrow_slot(unsigned cpu, unsigned own);
+  void return_slot(unsigned cpu, unsigned own);
+  void flush_slot(kmem_cache* s, unsigned cpu) KM_EXCLUDES(s->list_lock);
+
+  void* alloc_on(kmem_cache* s, unsigned cpu, gfp_t gfp);
+  void* alloc_slow(kmem_cache* s, kmem_cache_cpu* c, gfp_t gfp) KM_EXCLUDES(s->list_lock);
+  page* new_slab(kmem_cache* s, gfp_t gfp) KM_EXCLUDES(s->list_lock);
+  void discard_slab(kmem_cache* s, page* slab) KM_REQUIRES(s->list_lock);
+  void freeze(kmem_cache_cpu* c, page* slab); // under the cache's list_lock
+  void deactivate_slab(kmem_cache* s, kmem_cache_cpu* c) KM_REQUIRES(s->list_lock);
+  void slab_free_slow(kmem_cache* s, page* slab, void* obj) KM_REQUIRES(s->list_lock);
+  bool free_to_slab(kmem_cache* s, unsigned cpu, page* slab, void* obj);
+  bool check_not_free_on(const kmem_cache* s, unsigned cpu, const page* slab, const void* obj);
+  bool free_on(kmem_cache* s, unsigned cpu, page* slab, void* obj);
   bool object_valid(const kmem_cache* s, const page* slab, const void* obj) const;
-  bool on_freelist(const kmem_cache* s, const page* slab, const void* obj) const;
-  void isolate_slab(kmem_cache* s, kmem_cache_cpu* c);
+  bool on_freelist(const kmem_cache* s, const page* slab, const void* obj) const
+      KM_REQUIRES(s->list_lock);
+  void isolate_slab(kmem_cache* s, kmem_cache_cpu* c, unsigned cpu) KM_REQUIRES(s->list_lock);
   std::size_t count_free(const kmem_cache* s, const page* slab, const void* list, std::size_t limit,
                          bool& ok) const;
-  std::size_t validate_cache(const kmem_cache* s) const;
+  std::size_t validate_cache(const kmem_cache* s) const KM_REQUIRES(s->list_lock);
   std::size_t validate_slab(const kmem_cache* s, const page* slab, const void* cpu_list,
                             char state) const;
 
@@ -108,12 +154,28 @@ private:
   kmem_cache_cpu* cpu_slots_ = nullptr;
   unsigned max_caches_ = 0;
   unsigned nr_cpus_ = 1;
-  unsigned cpu_ = 0;
+  unsigned cpu_ = 0;       // set_cpu's slot
+  bool fixed_cpu_ = false; // set_cpu was called
   bool hardened_ = true;
   std::uint64_t seed_ = 0;
   SlabOrderParams order_params_{};
-  kmem_cache* newest_ = nullptr; // slab_caches list head
-  LiveBitmap live_;              // the allocation bitmap
+  mutable platform::Lock slab_mutex_;
+  kmem_cache* newest_ KM_GUARDED_BY(slab_mutex_) = nullptr; // slab_caches list head
+  LiveBitmap live_;                                         // the allocation bitmap
+  // Per slot, written only by the slot's holder (one cache line each): bits its calls set in
+  // the bitmap minus bits they cleared (it may go below zero when it frees other slots'
+  // objects; the sum is the bits set), and the calls that took no lock and those that did.
+  struct alignas(64) SlotCounters {
+    long long bits = 0;
+    SlotPathStats paths;
+  };
+  SlotCounters live_delta_[kMaxCpus + 1];
+  // Slot ownership: 0 free, 1 claimed by a thread, 2 borrowed by a flush.
+  std::uint32_t slot_state_[kMaxCpus] = {};
+  SlotClaim claims_[kMaxCpus + 1] = {};
+  platform::ThreadKey key_;
+  unsigned long long id_ = 0; // platform::next_heap_id(), for the thread's slot cache
+  platform::Lock overflow_lock_;
 };
 
 } // namespace km
