@@ -9,7 +9,9 @@
  * kmalloc_init_region() builds it over memory the caller owns instead. The default heap is never
  * destroyed: it lives until the process ends, so static destructors and atexit handlers may still
  * use it. Misuse is reported on stderr and aborts, as a kernel BUG would, unless a handler is
- * installed with kmalloc_set_report_handler(). Not thread-safe yet: callers serialise.
+ * installed with kmalloc_set_report_handler(). Thread-safe: the allocation and free calls may
+ * run on any thread at once (kmalloc/heap.h says how); kmalloc_init*, the report handler and
+ * the introspection calls (validate, slabinfo, stats) expect no concurrent allocation.
  */
 #ifndef KMALLOC_KMALLOC_H
 #define KMALLOC_KMALLOC_H

@@ -51,7 +51,8 @@ void* thread_value(ThreadKey key) {
   return key.ok ? pthread_getspecific(static_cast<pthread_key_t>(key.id)) : nullptr;
 }
 
-__thread ThreadSlot this_thread_slot __attribute__((tls_model("initial-exec"))) = {0, 0};
+__thread ThreadSlot this_thread_slot
+    __attribute__((tls_model("initial-exec"), visibility("hidden"))) = {0, 0};
 
 unsigned long long next_heap_id() {
   static unsigned long long last = 0;

@@ -76,7 +76,8 @@ struct ThreadSlot {
   unsigned long long heap;
   unsigned cpu;
 };
-extern __thread ThreadSlot this_thread_slot __attribute__((tls_model("initial-exec")));
+extern __thread ThreadSlot this_thread_slot
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
 // A new id for a heap (1, 2, ...; never 0).
 unsigned long long next_heap_id();
 
