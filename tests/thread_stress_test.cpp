@@ -949,3 +949,33 @@ TEST(ThreadStressCApi, CApiFromThreads) {
 }
 
 } // namespace
+
+// The debug counter of the fast paths (Heap::slot_path_stats): on a thread's own cpu slab an
+// alloc and a free take no lock; a free from another thread (a remote free) does.
+TEST(SlotPaths, OwnCpuSlabTakesNoLockARemoteFreeDoes) {
+  StressHeap h(2);
+  ASSERT_TRUE(h.heap.initialized());
+  kmem_cache* cache = h.heap.kmem_cache_create("paths-64", 64, 0, 0, nullptr);
+  ASSERT_NE(cache, nullptr);
+  void* first = h.heap.kmem_cache_alloc(cache, GFP_KERNEL); // a new slab: the locked path
+  ASSERT_NE(first, nullptr);
+  const km::SlotPathStats before = h.heap.slot_path_stats();
+  for (int i = 0; i < 10; ++i) {
+    void* p = h.heap.kmem_cache_alloc(cache, GFP_KERNEL);
+    ASSERT_NE(p, nullptr);
+    h.heap.kmem_cache_free(cache, p);
+  }
+  const km::SlotPathStats pairs = h.heap.slot_path_stats();
+  EXPECT_EQ(pairs.fast_allocs - before.fast_allocs, 10u);
+  EXPECT_EQ(pairs.fast_frees - before.fast_frees, 10u);
+  EXPECT_EQ(pairs.locked_allocs - before.locked_allocs, 0u);
+  EXPECT_EQ(pairs.locked_frees - before.locked_frees, 0u);
+  std::thread other([&] { h.heap.kmem_cache_free(cache, first); }); // not its cpu slab
+  other.join();
+  const km::SlotPathStats remote = h.heap.slot_path_stats();
+  EXPECT_EQ(remote.locked_frees - pairs.locked_frees, 1u);
+  EXPECT_EQ(remote.fast_frees - pairs.fast_frees, 0u);
+  h.heap.flush_cpu_slabs();
+  h.heap.kmem_cache_destroy(cache);
+  EXPECT_EQ(h.reports.count(), 0u) << "first report: " << h.reports.first();
+}
