@@ -131,6 +131,9 @@ public:
   }
 
   std::size_t validate() const KM_EXCLUDES(zone_lock_);
+  // Around fork() (SlabAllocator's fork hook): the zone lock, taken and given back.
+  void lock_for_fork() const KM_ACQUIRE(zone_lock_) { zone_lock_.lock(); }
+  void unlock_after_fork() const KM_RELEASE(zone_lock_) { zone_lock_.unlock(); }
 
 private:
   page* rmqueue(zone& z, unsigned order) KM_REQUIRES(zone_lock_);

@@ -13,7 +13,54 @@ pthread_mutex_t* mutex_of(unsigned char* storage) {
   return reinterpret_cast<pthread_mutex_t*>(storage);
 }
 
+// The registered fork hooks, newest last; g_fork_mutex guards the list and is held from prepare
+// to parent/child, so no hook is added or removed across a fork.
+pthread_mutex_t g_fork_mutex = PTHREAD_MUTEX_INITIALIZER;
+pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
+ForkHook* g_first_hook = nullptr;
+ForkHook* g_last_hook = nullptr;
+
+void fork_prepare() {
+  pthread_mutex_lock(&g_fork_mutex);
+  for (ForkHook* h = g_first_hook; h != nullptr; h = h->next)
+    h->prepare(h->context);
+}
+
+void fork_parent() {
+  for (ForkHook* h = g_last_hook; h != nullptr; h = h->prev)
+    h->parent(h->context);
+  pthread_mutex_unlock(&g_fork_mutex);
+}
+
+void fork_child() {
+  for (ForkHook* h = g_last_hook; h != nullptr; h = h->prev)
+    h->child(h->context);
+  pthread_mutex_unlock(&g_fork_mutex);
+}
+
+void install_fork_handlers() {
+  pthread_atfork(&fork_prepare, &fork_parent, &fork_child);
+}
+
 } // namespace
+
+void add_fork_hook(ForkHook* hook) {
+  pthread_once(&g_fork_once, &install_fork_handlers);
+  pthread_mutex_lock(&g_fork_mutex);
+  hook->next = nullptr;
+  hook->prev = g_last_hook;
+  (g_last_hook != nullptr ? g_last_hook->next : g_first_hook) = hook;
+  g_last_hook = hook;
+  pthread_mutex_unlock(&g_fork_mutex);
+}
+
+void remove_fork_hook(ForkHook* hook) {
+  pthread_mutex_lock(&g_fork_mutex);
+  (hook->prev != nullptr ? hook->prev->next : g_first_hook) = hook->next;
+  (hook->next != nullptr ? hook->next->prev : g_last_hook) = hook->prev;
+  hook->next = hook->prev = nullptr;
+  pthread_mutex_unlock(&g_fork_mutex);
+}
 
 static_assert(sizeof(pthread_mutex_t) <= 64 && alignof(pthread_mutex_t) <= 16);
 static_assert(sizeof(pthread_key_t) <= sizeof(unsigned));

@@ -68,6 +68,20 @@ inline bool process_single_threaded() {
 #endif
 }
 
+// fork(): every registered hook's prepare runs before it (in registration order), parent or
+// child after it (in reverse), from pthread_atfork handlers installed at the first add. A heap
+// takes all of its locks in prepare, so the child of a multithreaded parent finds none held.
+struct ForkHook {
+  void (*prepare)(void* context) = nullptr;
+  void (*parent)(void* context) = nullptr;
+  void (*child)(void* context) = nullptr;
+  void* context = nullptr;
+  ForkHook* next = nullptr;
+  ForkHook* prev = nullptr;
+};
+void add_fork_hook(ForkHook* hook);
+void remove_fork_hook(ForkHook* hook);
+
 // The calling thread's cpu slot of the heap it used last: one initial-exec TLS entry, so the
 // allocation fast path finds its slot with one load (about 0.3 ns against 1.8 ns for
 // pthread_getspecific on the development machine: bench/thread_slot_bench.cpp). `heap` is a

@@ -63,12 +63,51 @@ void SlabAllocator::init(const Reporter* reporter, PageAllocator* pages, const C
     state = 0;
   key_ = platform::create_thread_key(&SlabAllocator::on_thread_exit);
   id_ = platform::next_heap_id();
+  fork_hook_ = platform::ForkHook{&fork_prepare, &fork_parent, &fork_child, this};
+  platform::add_fork_hook(&fork_hook_);
   platform::LockGuard guard(slab_mutex_);
   newest_ = nullptr;
 }
 
 SlabAllocator::~SlabAllocator() {
   platform::delete_thread_key(key_); // no exit hook runs for this heap any more
+  if (fork_hook_.context != nullptr)
+    platform::remove_fork_hook(&fork_hook_);
+}
+
+// The locks are a set that changes with the caches, which the analysis cannot follow; the order
+// is the one platform/lock.h gives.
+void SlabAllocator::fork_prepare(void* self) {
+  const auto* sa = static_cast<const SlabAllocator*>(self);
+  sa->slab_mutex_.lock();
+  const_cast<platform::Lock&>(sa->overflow_lock_).lock();
+  for (const kmem_cache* s = sa->newest_; s != nullptr; s = s->next_cache)
+    s->list_lock.lock();
+  sa->pages_->lock_for_fork();
+}
+
+void SlabAllocator::unlock_all_after_fork() const {
+  pages_->unlock_after_fork();
+  for (const kmem_cache* s = newest_; s != nullptr; s = s->next_cache)
+    s->list_lock.unlock();
+  const_cast<platform::Lock&>(overflow_lock_).unlock();
+  slab_mutex_.unlock();
+}
+
+void SlabAllocator::fork_parent(void* self) {
+  static_cast<const SlabAllocator*>(self)->unlock_all_after_fork();
+}
+
+// The child has one thread, the one that forked: the other threads' slots are free (their cpu
+// slabs stay until a flush or a new holder uses them).
+void SlabAllocator::fork_child(void* self) {
+  auto* sa = static_cast<SlabAllocator*>(self);
+  const void* claim = platform::thread_value(sa->key_);
+  const unsigned own = claim != nullptr ? static_cast<const SlotClaim*>(claim)->cpu : sa->nr_cpus_;
+  for (unsigned cpu = 0; cpu < sa->nr_cpus_; ++cpu)
+    if (cpu != own)
+      sa->slot_state_[cpu] = 0;
+  sa->unlock_all_after_fork();
 }
 
 kmem_cache* SlabAllocator::create(const char* name, unsigned size, unsigned align,

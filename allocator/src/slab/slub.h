@@ -117,6 +117,14 @@ private:
     unsigned cpu;
   };
   static void on_thread_exit(void* claim);
+  // The fork hook: prepare takes every lock of the heap in the lock order; parent gives them
+  // back; child too, and frees the slots of the threads the child does not have.
+  // (The analysis cannot follow a set of locks that changes with the caches: these two are the
+  // only functions it skips.)
+  static void fork_prepare(void* self) KM_TSA(no_thread_safety_analysis);
+  static void fork_parent(void* self);
+  static void fork_child(void* self);
+  void unlock_all_after_fork() const KM_TSA(no_thread_safety_analysis);
   // The calling thread's cpu slot (set_cpu's when fixed; claims one at a thread's first call).
   inline unsigned this_cpu();
   unsigned claim_slot();
@@ -176,6 +184,7 @@ private:
   platform::ThreadKey key_;
   unsigned long long id_ = 0; // platform::next_heap_id(), for the thread's slot cache
   platform::Lock overflow_lock_;
+  platform::ForkHook fork_hook_;
 };
 
 } // namespace km
