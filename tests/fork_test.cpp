@@ -1,11 +1,12 @@
-// tests/fork_test.cpp - fork() while other threads allocate: the child of a multithreaded
-// parent can allocate and free with no report (the heap's pthread_atfork hook takes every heap
-// lock around fork, so no lock is inherited held), and the parent goes on unharmed. The child
-// does not validate: an object another thread was taking or giving back on its lock-free fast
-// path at the instant of the fork is lost to the child (as glibc's per-thread caches of the
-// other threads are), and validate() would name that.
-// Assumes: POSIX fork and waitpid; the child reports through its exit status and ends with
-// _exit, and an alarm() bounds it, so a deadlock fails the test instead of hanging it.
+// tests/fork_test.cpp - fork() while other threads allocate, and a report handler that calls
+// back into the heap (run in a forked child with an alarm). fork() while other threads allocate:
+// the child of a multithreaded parent can allocate and free with no report (the heap's
+// pthread_atfork hook takes every heap lock around fork, so no lock is inherited held), and the
+// parent goes on unharmed. The child does not validate: an object another thread was taking or
+// giving back on its lock-free fast path at the instant of the fork is lost to the child (as
+// glibc's per-thread caches of the other threads are), and validate() would name that. Assumes:
+// POSIX fork and waitpid; the child reports through its exit status and ends with _exit, and an
+// alarm() bounds it, so a deadlock fails the test instead of hanging it.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -96,6 +97,44 @@ TEST(Fork, ChildOfAMultithreadedParentAllocates) {
   heap.flush_cpu_slabs();
   EXPECT_EQ(heap.validate(), 0u);
   EXPECT_EQ(heap.kmem_cache_shrink(cache), 0);
+}
+
+// A report handler may call into the heap: a page misuse is reported after the zone lock is
+// released. Run in a child with an alarm, so a deadlock fails the test instead of hanging it.
+km::Heap* g_heap_of_handler = nullptr;
+int g_handler_calls = 0;
+void allocating_handler(void*, const km::ErrorReport&) {
+  ++g_handler_calls;
+  void* p = g_heap_of_handler->kmalloc(64, GFP_KERNEL); // takes locks of the same heap
+  g_heap_of_handler->kfree(p);
+  g_heap_of_handler->free_pages(g_heap_of_handler->alloc_pages(GFP_KERNEL, 0), 0);
+}
+
+TEST(ReportHandler, MayCallTheHeapFromAPageMisuseReport) {
+  const pid_t pid = fork();
+  ASSERT_NE(pid, -1);
+  if (pid == 0) {
+    alarm(10);
+    km::Heap heap;
+    km::Config cfg;
+    cfg.arena_size = std::size_t{8} << 20;
+    cfg.profile = km::Profile::Linux6;
+    cfg.nr_cpus = 2;
+    if (!heap.init(cfg).ok)
+      _exit(2);
+    g_heap_of_handler = &heap;
+    heap.set_report_handler(&allocating_handler, nullptr);
+    struct page* pg = heap.alloc_pages(GFP_KERNEL, 1);
+    heap.free_pages(pg, 0); // the wrong order: refused, reported
+    heap.free_pages(pg, 1);
+    heap.free_pages(pg, 1); // a double free: reported
+    _exit(g_handler_calls == 2 && heap.validate() == 0 ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died (signal "
+                                 << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << ")";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 } // namespace

@@ -229,36 +229,49 @@ bool PageAllocator::free(page* head, unsigned order, PageOwner expected) {
     return false;
   }
   const auto addr = reinterpret_cast<std::uintptr_t>(page_address(head));
-  platform::LockGuard guard(zone_lock_); // the descriptors of free blocks are the zone's
-  if (owner_of(head) == PageOwner::Metadata) {
-    report_page_invalid_free(*reporter_, addr, "heap metadata page");
-    return false;
+  // Judged and done under the zone lock (the descriptors of free blocks are the zone's); a
+  // refusal is reported after it is released, so a report handler may call into the heap.
+  enum class Refusal { None, Metadata, DoubleFree, NotHead, Owner, Order } why = Refusal::None;
+  PageOwner actual_owner = PageOwner::Free;
+  unsigned actual_order = 0;
+  {
+    platform::LockGuard guard(zone_lock_);
+    actual_owner = head->owner;
+    actual_order = head->order;
+    if (owner_of(head) == PageOwner::Metadata) {
+      why = Refusal::Metadata;
+    } else if (head->owner == PageOwner::Free) {
+      why = Refusal::DoubleFree;
+    } else if ((head->flags & PG_head) == 0) {
+      why = Refusal::NotHead;
+    } else if (head->owner != expected) {
+      why = Refusal::Owner;
+    } else if (head->order != order) {
+      why = Refusal::Order;
+    } else {
+      const std::size_t count = std::size_t{1} << order;
+      for (std::size_t i = 0; i < count; ++i) {
+        head[i].flags = 0;
+        head[i].owner = PageOwner::Free;
+      }
+      owner_slot(owner_pages_, expected) -= count;
+      poison(page_address(head), count << page_shift_);
+      free_one_block(head, order);
+    }
   }
-  if (head->owner == PageOwner::Free) {
-    report_page_double_free(*reporter_, addr, order);
-    return false;
-  }
-  if ((head->flags & PG_head) == 0) {
+  switch (why) {
+  case Refusal::None: return true;
+  case Refusal::Metadata: report_page_invalid_free(*reporter_, addr, "heap metadata page"); break;
+  case Refusal::DoubleFree: report_page_double_free(*reporter_, addr, order); break;
+  case Refusal::NotHead:
     report_page_invalid_free(*reporter_, addr, "not the first page of its block");
-    return false;
+    break;
+  case Refusal::Owner:
+    report_page_owner_mismatch(*reporter_, addr, page_owner_name(actual_owner));
+    break;
+  case Refusal::Order: report_page_order_mismatch(*reporter_, addr, order, actual_order); break;
   }
-  if (head->owner != expected) {
-    report_page_owner_mismatch(*reporter_, addr, page_owner_name(head->owner));
-    return false;
-  }
-  if (head->order != order) {
-    report_page_order_mismatch(*reporter_, addr, order, head->order);
-    return false;
-  }
-  const std::size_t count = std::size_t{1} << order;
-  for (std::size_t i = 0; i < count; ++i) {
-    head[i].flags = 0;
-    head[i].owner = PageOwner::Free;
-  }
-  owner_slot(owner_pages_, expected) -= count;
-  poison(page_address(head), count << page_shift_);
-  free_one_block(head, order);
-  return true;
+  return false;
 }
 
 // __free_one_page: the pages are already marked Free. Merge with the buddy at pfn ^ (1 << order)
