@@ -370,12 +370,12 @@ kmem_cache* SlabAllocator::cache_of(const page* head) const {
   return head != nullptr && pages_->owner_of(head) == PageOwner::Slab ? head->slab_cache : nullptr;
 }
 
-bool SlabAllocator::check_free(kmem_cache* s, void* obj) {
+page* SlabAllocator::slab_of_object(kmem_cache* s, void* obj) {
   KM_DCHECK(is_cache(s)); // Heap resolved the handle and reported a dead one
   page* p = pages_->virt_to_page(addr_of(obj));
   if (p == nullptr) {
     report_invalid_object_pointer(*reporter_, s->name, addr_of(obj), "outside the heap");
-    return false;
+    return nullptr;
   }
   const PageOwner owner = pages_->owner_of(p);
   page* slab = owner == PageOwner::Free || owner == PageOwner::Metadata
@@ -385,17 +385,17 @@ bool SlabAllocator::check_free(kmem_cache* s, void* obj) {
     report_invalid_object_pointer(*reporter_, s->name, addr_of(obj),
                                   owner == PageOwner::Free ? "in a free page"
                                                            : "not in a slab page");
-    return false;
+    return nullptr;
   }
   if (slab->slab_cache != s) {
     report_wrong_cache(*reporter_, s->name, slab->slab_cache->name, addr_of(obj));
-    return false;
+    return nullptr;
   }
   if (!object_valid(s, slab, obj)) {
     report_invalid_object_pointer(*reporter_, s->name, addr_of(obj), "not at an object boundary");
-    return false;
+    return nullptr;
   }
-  return check_not_free(s, slab, obj);
+  return slab;
 }
 
 // The allocation bitmap catches every double free (free_on clears the bit atomically, so it
@@ -430,15 +430,10 @@ bool SlabAllocator::free_object(kmem_cache* s, page* slab, void* obj) {
 }
 
 bool SlabAllocator::free(kmem_cache* s, void* obj) {
-  if (obj == nullptr || !check_free(s, obj))
+  if (obj == nullptr)
     return false;
-  free_checked(s, obj);
-  return true;
-}
-
-void SlabAllocator::free_checked(kmem_cache* s, void* obj) {
-  const page* p = pages_->virt_to_page(addr_of(obj));
-  free_to_slab(s, this_cpu(), pages_->pfn_to_page(pages_->start_pfn() + p->head), obj);
+  page* slab = slab_of_object(s, obj);
+  return slab != nullptr && free_object(s, slab, obj);
 }
 
 bool SlabAllocator::free_to_slab(kmem_cache* s, unsigned cpu, page* slab, void* obj) {

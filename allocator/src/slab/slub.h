@@ -67,9 +67,6 @@ public:
   void* alloc(kmem_cache* s, gfp_t gfp);
   // Returns true when the object was freed; misuse is reported and refused.
   bool free(kmem_cache* s, void* obj);
-  // The misuse checks of free() alone (reports and returns false), and the free without them.
-  bool check_free(kmem_cache* s, void* obj);
-  void free_checked(kmem_cache* s, void* obj);
   // For callers that already found obj's slab and checked it is an object start of s (kfree):
   // only the double-free checks remain.
   bool check_not_free(const kmem_cache* s, const page* slab, const void* obj);
@@ -143,6 +140,9 @@ private:
   void freeze(kmem_cache_cpu* c, page* slab); // under the cache's list_lock
   void deactivate_slab(kmem_cache* s, kmem_cache_cpu* c) KM_REQUIRES(s->list_lock);
   void slab_free_slow(kmem_cache* s, page* slab, void* obj) KM_REQUIRES(s->list_lock);
+  // obj's slab, when obj is an object start of s; else a report and nullptr (the checks of
+  // kmem_cache_free before the double-free ones).
+  page* slab_of_object(kmem_cache* s, void* obj);
   bool free_to_slab(kmem_cache* s, unsigned cpu, page* slab, void* obj);
   bool check_not_free_on(const kmem_cache* s, unsigned cpu, const page* slab, const void* obj);
   bool free_on(kmem_cache* s, unsigned cpu, page* slab, void* obj);
