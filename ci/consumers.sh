@@ -95,6 +95,12 @@ release_install release-clang "$clang_prefix" \
 freestanding "$clang_prefix"
 ok "release preset build + install with -DKMALLOC_WERROR=ON (clang-14)"
 ok "libkmalloc.a and libkmalloc.so need no C++ runtime (g++ and clang builds)"
+# The malloc shim is installed beside them and runs a program under LD_PRELOAD.
+for prefix in "$gcc_prefix" "$clang_prefix"; do
+  [ -f "$prefix/lib/libkmalloc-malloc.so" ] || fail "$prefix/lib/libkmalloc-malloc.so is not installed"
+  run env LD_PRELOAD="$prefix/lib/libkmalloc-malloc.so" ls "$prefix/lib"
+done
+ok "libkmalloc-malloc.so installed (g++ and clang builds) and runs ls under LD_PRELOAD"
 
 # ---- 2. find_package
 # no_cxx_runtime EXE: EXE does not need libstdc++ (a C program must not).

@@ -4,7 +4,8 @@
 # thread stress tests, no suppressions) presets. Unit, death, property and corpus-replay tests
 # all run; after the dev preset, ci/consumers.sh builds, installs and
 # links the library the ways its users do (release preset with g++ and clang, find_package,
-# pkg-config, add_subdirectory, the README's code blocks). Each stage prints its wall time
+# pkg-config, add_subdirectory, the README's code blocks) and ci/real-programs.sh runs python3,
+# sqlite3, sort, gzip, xz and g++ with and without the malloc shim. Each stage prints its wall time
 # ("time: <stage>: N s"). Builds use ccache when it is installed (ci/lib.sh).
 #
 #   ci/test.sh                     # dev, asan and tsan
@@ -34,5 +35,7 @@ for preset in "${presets[@]}"; do
   if [ "${preset}" = dev ]; then
     echo "=== consumers: release builds, install, find_package, pkg-config, add_subdirectory, README"
     timed consumers bash ci/consumers.sh
+    echo "=== real programs with and without the malloc shim"
+    timed real-programs bash ci/real-programs.sh
   fi
 done

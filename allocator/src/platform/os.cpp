@@ -1,6 +1,8 @@
 // platform/os.cpp - POSIX implementation of platform/os.h (mmap, stderr, abort).
 #include "platform/os.h"
 
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -66,6 +68,39 @@ std::size_t resident_bytes(const void* addr, std::size_t bytes) {
     p += pages * os_page;
   }
   return resident;
+}
+
+unsigned possible_cpus(unsigned limit) {
+  unsigned count = 0;
+  char text[256];
+  const int fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    const ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    // "0-1", "0", "0-3,8-11": the last number is the highest possible CPU.
+    unsigned value = 0;
+    bool digits = false;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (text[i] >= '0' && text[i] <= '9') {
+        value = digits ? value * 10 + static_cast<unsigned>(text[i] - '0')
+                       : static_cast<unsigned>(text[i] - '0');
+        digits = true;
+      } else if (digits) {
+        count = value + 1;
+        digits = false;
+      }
+    }
+    if (digits)
+      count = value + 1;
+  }
+  if (count == 0) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+      count = static_cast<unsigned>(CPU_COUNT(&set));
+  }
+  if (count == 0)
+    count = 1;
+  return count < limit ? count : limit;
 }
 
 void print(const char* message) {

@@ -16,6 +16,10 @@ void unmap(void* addr, std::size_t bytes);
 std::size_t resident_bytes(const void* addr, std::size_t bytes);
 // 64 bits from the OS entropy source (getrandom), for the freelist hardening keys.
 std::uint64_t random_u64();
+// The kernel's nr_cpu_ids on this machine: the highest possible CPU + 1, from
+// /sys/devices/system/cpu/possible (else the CPUs this thread may run on), clamped to
+// [1, limit]. Reads the file with open/read: no libc allocation, so a malloc shim may call it.
+unsigned possible_cpus(unsigned limit);
 // Writes a message to the diagnostic stream (stderr).
 void print(const char* message);
 [[noreturn]] void fatal();
