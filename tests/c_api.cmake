@@ -7,6 +7,8 @@
 #                                                                       (ctest: c_api.report, unit)
 #   kmalloc_c_api_region_test  kmalloc_init_region over a static buffer; mmap/munmap wrapped to
 #                              show the library never calls them        (ctest: c_api.region, unit)
+#   kmalloc_c_api_platform_test kmalloc_set_platform: the test's spinlock and cpu ids, two "cpus"
+#                              freeing each other's objects             (ctest: c_api.platform)
 #
 # Each prints "N passed, M failed" and exits non-zero on a failure.
 #
@@ -37,6 +39,9 @@ kmalloc_c_api_test(kmalloc_c_api_test c_api_test.c c_api.linux6)
 kmalloc_c_api_test(kmalloc_c_api_linux4_test c_api_linux4_test.c c_api.linux4)
 kmalloc_c_api_test(kmalloc_c_api_report_test c_api_report_test.c c_api.report)
 kmalloc_c_api_test(kmalloc_c_api_region_test c_api_region_test.c c_api.region)
+kmalloc_c_api_test(kmalloc_c_api_platform_test c_api_platform_test.c c_api.platform)
+find_package(Threads REQUIRED)
+target_link_libraries(kmalloc_c_api_platform_test PRIVATE Threads::Threads)
 # Every mmap/munmap call of the objects linked in (the static library) goes to the test's
 # counting __wrap_mmap/__wrap_munmap.
 target_link_options(kmalloc_c_api_region_test PRIVATE -Wl,--wrap=mmap -Wl,--wrap=munmap)

@@ -141,6 +141,47 @@ const char* kmalloc_report_kind_name(enum kmalloc_report_kind kind);
  */
 int kmalloc_report_is_warning(enum kmalloc_report_kind kind);
 
+/* KMALLOC_PLATFORM_LOCK_BYTES - the storage a platform lock gets: 64 bytes, 16-byte aligned. */
+#define KMALLOC_PLATFORM_LOCK_BYTES 64
+
+/**
+ * struct kmalloc_platform - locks and cpu identity from the embedder, for firmware, an RTOS or a
+ * teaching kernel without POSIX threads, or with cpus of its own.
+ * @lock_init: makes the KMALLOC_PLATFORM_LOCK_BYTES at @lock an unlocked lock.
+ * @lock_destroy: ends a lock (a heap's destroy); may be NULL.
+ * @lock: takes the lock, waiting as long as needed (a spinlock with interrupts off is fine: no
+ *        heap lock is held across anything but heap code and the report handler).
+ * @unlock: gives it back.
+ * @current_cpu: may be NULL; the caller's cpu, 0..nr_cpus-1, which must not change and whose
+ *        slot no other caller may use during one heap call (preemption off, as the kernel's
+ *        this_cpu_ptr needs). Every call then uses that cpu's slab, with no lock on the fast
+ *        path; a value >= nr_cpus takes the shared slot, under a lock. Without it, every thread
+ *        claims a slot of its own (kmalloc/heap.h). With it, a flush (kmem_cache_shrink,
+ *        kmalloc_flush_cpu_slabs) empties only the calling cpu's slab and the shared one: run it
+ *        on each cpu, as the kernel's flush_all does.
+ *
+ * @lock_init, @lock and @unlock are given together or not at all (then: pthread mutexes).
+ */
+struct kmalloc_platform {
+  void (*lock_init)(void* lock);
+  void (*lock_destroy)(void* lock);
+  void (*lock)(void* lock);
+  void (*unlock)(void* lock);
+  unsigned (*current_cpu)(void);
+};
+
+/**
+ * kmalloc_set_platform - use @platform's locks and cpu identity in every heap built from now on
+ * (the default heap and every km::Heap). NULL restores the defaults.
+ *
+ * Must come before the first heap of the process is built (before kmalloc_init*, the first
+ * kmalloc call, or the first km::Heap::init), and not concurrently with anything.
+ *
+ * Return: 0 on success; -EINVAL (-22) when only some of lock_init, lock and unlock are given (a
+ * message naming the missing one is printed); -EBUSY (-16) once a heap has been built.
+ */
+int kmalloc_set_platform(const struct kmalloc_platform* platform);
+
 /**
  * kmalloc_validate - check every invariant of the default heap: free lists and free areas, page
  * descriptors and page accounting, slab lists and counters, the allocation bitmap.

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "kmalloc/heap.h"
+#include "platform/lock.h"
 #include "platform/os.h"
 
 namespace {
@@ -133,6 +134,29 @@ int kmalloc_init_region(void* base, size_t bytes, const char* options) {
   if (g_heap.initialized())
     return -kEbusy;
   return build("kmalloc_init_region", options, base, bytes, true);
+}
+
+int kmalloc_set_platform(const struct kmalloc_platform* platform) {
+  km::platform::PlatformHooks hooks;
+  if (platform != nullptr) {
+    const bool any = platform->lock_init != nullptr || platform->lock != nullptr ||
+                     platform->unlock != nullptr || platform->lock_destroy != nullptr;
+    const char* missing = platform->lock_init == nullptr ? "lock_init"
+                          : platform->lock == nullptr    ? "lock"
+                          : platform->unlock == nullptr  ? "unlock"
+                                                         : nullptr;
+    if (any && missing != nullptr) {
+      char msg[160];
+      std::snprintf(msg, sizeof msg,
+                    "kmalloc_set_platform: %s is NULL (lock_init, lock and unlock go together)\n",
+                    missing);
+      km::platform::print(msg);
+      return -kEinval;
+    }
+    hooks = km::platform::PlatformHooks{platform->lock_init, platform->lock_destroy, platform->lock,
+                                        platform->unlock, platform->current_cpu};
+  }
+  return km::platform::set_platform_hooks(hooks) ? 0 : -kEbusy;
 }
 
 void kmalloc_set_report_handler(kmalloc_report_handler fn, void* arg) {

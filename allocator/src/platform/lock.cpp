@@ -65,21 +65,47 @@ void remove_fork_hook(ForkHook* hook) {
 static_assert(sizeof(pthread_mutex_t) <= 64 && alignof(pthread_mutex_t) <= 16);
 static_assert(sizeof(pthread_key_t) <= sizeof(unsigned));
 
+PlatformHooks platform_hooks __attribute__((visibility("hidden")));
+
+namespace {
+unsigned long long g_last_heap_id = 0;
+} // namespace
+
+bool set_platform_hooks(const PlatformHooks& hooks) {
+  if (__atomic_load_n(&g_last_heap_id, __ATOMIC_ACQUIRE) != 0)
+    return false;
+  platform_hooks = hooks;
+  return true;
+}
+
 void Lock::init() {
+  if (platform_hooks.lock_init != nullptr) {
+    platform_hooks.lock_init(storage_);
+    return;
+  }
   new (storage_) pthread_mutex_t;
   pthread_mutex_init(mutex_of(storage_), nullptr);
 }
 
 void Lock::destroy() {
-  pthread_mutex_destroy(mutex_of(storage_));
+  if (platform_hooks.lock_destroy != nullptr)
+    platform_hooks.lock_destroy(storage_);
+  else if (platform_hooks.lock_init == nullptr)
+    pthread_mutex_destroy(mutex_of(storage_));
 }
 
 void Lock::lock() {
-  pthread_mutex_lock(mutex_of(storage_));
+  if (platform_hooks.lock != nullptr)
+    platform_hooks.lock(storage_);
+  else
+    pthread_mutex_lock(mutex_of(storage_));
 }
 
 void Lock::unlock() {
-  pthread_mutex_unlock(mutex_of(storage_));
+  if (platform_hooks.unlock != nullptr)
+    platform_hooks.unlock(storage_);
+  else
+    pthread_mutex_unlock(mutex_of(storage_));
 }
 
 ThreadKey create_thread_key(void (*on_exit)(void* value)) {
@@ -102,8 +128,7 @@ __thread ThreadSlot this_thread_slot
     __attribute__((tls_model("initial-exec"), visibility("hidden"))) = {0, 0};
 
 unsigned long long next_heap_id() {
-  static unsigned long long last = 0;
-  return __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);
+  return __atomic_add_fetch(&g_last_heap_id, 1, __ATOMIC_ACQ_REL);
 }
 
 void set_thread_value(ThreadKey key, void* value) {

@@ -1,5 +1,6 @@
 // platform/lock.h - the locks and the thread identity the heap uses. Hosted builds implement
-// them with POSIX threads (platform/lock.cpp): a Lock is a pthread mutex stored inline, so it
+// them with POSIX threads (platform/lock.cpp), unless the embedder installed its own
+// (PlatformHooks, from kmalloc_set_platform()): a Lock is a pthread mutex stored inline, so it
 // can live in the heap's metadata pages; a ThreadKey is a pthread key whose destructor is the
 // heap's thread-exit hook (pthread keys rather than thread_local destructors, so the static
 // core needs no C++ runtime).
@@ -21,6 +22,19 @@
 #endif
 
 namespace km::platform {
+
+// The embedder's locks and cpu identity (kmalloc.h's struct kmalloc_platform): set before the
+// first heap is built, then fixed. Without them: pthread mutexes, and per-thread cpu slots.
+struct PlatformHooks {
+  void (*lock_init)(void* lock) = nullptr;
+  void (*lock_destroy)(void* lock) = nullptr;
+  void (*lock)(void* lock) = nullptr;
+  void (*unlock)(void* lock) = nullptr;
+  unsigned (*current_cpu)() = nullptr;
+};
+extern PlatformHooks platform_hooks __attribute__((visibility("hidden")));
+// Installs hooks; false (nothing changed) once a heap has been built (next_heap_id called).
+bool set_platform_hooks(const PlatformHooks& hooks);
 
 class KM_CAPABILITY("mutex") Lock {
 public:

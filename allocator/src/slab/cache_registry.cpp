@@ -54,7 +54,8 @@ void SlabAllocator::init(const Reporter* reporter, PageAllocator* pages, const C
     new (&cpu_slots_[i]) kmem_cache_cpu{};
   slab_mutex_.init();
   overflow_lock_.init();
-  fixed_cpu_ = false;
+  slot_mode_ =
+      platform::platform_hooks.current_cpu != nullptr ? SlotMode::Platform : SlotMode::Threads;
   for (unsigned i = 0; i <= nr_cpus_; ++i) {
     claims_[i] = SlotClaim{this, i};
     live_delta_[i] = SlotCounters{};

@@ -50,8 +50,12 @@ void SlabAllocator::on_thread_exit(void* claim) {
 }
 
 inline unsigned SlabAllocator::this_cpu() {
-  if (fixed_cpu_)
-    return cpu_;
+  if (__builtin_expect(slot_mode_ != SlotMode::Threads, 0)) {
+    if (slot_mode_ == SlotMode::Fixed)
+      return cpu_;
+    const unsigned cpu = platform::platform_hooks.current_cpu();
+    return cpu < nr_cpus_ ? cpu : nr_cpus_; // out of range: the shared slot, under its lock
+  }
   platform::ThreadSlot& cached = platform::this_thread_slot;
   if (cached.heap == id_)
     return cached.cpu;
@@ -97,13 +101,15 @@ void SlabAllocator::flush_slot(kmem_cache* s, unsigned cpu) {
 // flush_all(): the kernel runs it on every cpu. Here a thread flushes its own slot, the shared
 // one and every slot no thread holds (borrowed meanwhile); a slot another live thread holds is
 // left to it (it is flushed when that thread exits). With set_cpu the caller runs alone, and
-// every slot is flushed.
+// every slot is flushed. With the platform's current_cpu() only the caller's cpu and the shared
+// slot are: the embedder runs the flush on each cpu, as the kernel's flush_all does.
 void SlabAllocator::flush(kmem_cache* s) {
-  const unsigned own = fixed_cpu_ ? 0 : this_cpu();
+  const bool fixed = slot_mode_ == SlotMode::Fixed;
+  const unsigned own = fixed ? 0 : this_cpu();
   for (unsigned cpu = 0; cpu < nr_cpus_; ++cpu) {
-    if (fixed_cpu_ || cpu == own) {
+    if (fixed || cpu == own) {
       flush_slot(s, cpu);
-    } else if (take_slot(&slot_state_[cpu], kSlotBorrowed)) {
+    } else if (slot_mode_ == SlotMode::Threads && take_slot(&slot_state_[cpu], kSlotBorrowed)) {
       flush_slot(s, cpu);
       __atomic_store_n(&slot_state_[cpu], kSlotFree, __ATOMIC_RELEASE);
     }

@@ -78,7 +78,7 @@ public:
   // A fixed cpu slot for every following call, from any thread (single-threaded drivers).
   void set_cpu(unsigned cpu) {
     cpu_ = cpu < nr_cpus_ ? cpu : nr_cpus_ - 1;
-    fixed_cpu_ = true;
+    slot_mode_ = SlotMode::Fixed;
   }
   // Calls fn(s) for every live cache, newest first, under slab_mutex_ (fn must not create or
   // destroy caches).
@@ -162,8 +162,12 @@ private:
   kmem_cache_cpu* cpu_slots_ = nullptr;
   unsigned max_caches_ = 0;
   unsigned nr_cpus_ = 1;
-  unsigned cpu_ = 0;       // set_cpu's slot
-  bool fixed_cpu_ = false; // set_cpu was called
+  unsigned cpu_ = 0; // set_cpu's slot
+  // How a call finds its cpu slot: Threads, each thread claims one (threads beyond nr_cpus share
+  // the last); Fixed, set_cpu's for every call; Platform, the embedder's current_cpu() hook
+  // (kmalloc_set_platform), as the kernel's this_cpu_ptr with preemption off.
+  enum class SlotMode : unsigned char { Threads, Fixed, Platform };
+  SlotMode slot_mode_ = SlotMode::Threads;
   bool hardened_ = true;
   std::uint64_t seed_ = 0;
   SlabOrderParams order_params_{};
