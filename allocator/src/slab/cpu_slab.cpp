@@ -442,20 +442,27 @@ bool SlabAllocator::free(kmem_cache* s, void* obj) {
   return slab != nullptr && free_object(s, slab, obj);
 }
 
+// A double free that free_on finds is reported here, after the shared slot's lock is released:
+// a report handler never runs with a heap lock held.
 bool SlabAllocator::free_to_slab(kmem_cache* s, unsigned cpu, page* slab, void* obj) {
+  bool freed;
   if (cpu == nr_cpus_) {
     platform::LockGuard guard(overflow_lock_);
-    return free_on(s, cpu, slab, obj);
+    freed = free_on(s, cpu, slab, obj);
+  } else {
+    freed = free_on(s, cpu, slab, obj);
   }
-  return free_on(s, cpu, slab, obj);
+  if (!freed)
+    report_object_double_free(*reporter_, s->name, addr_of(obj));
+  return freed;
 }
 
+// False, freeing nothing, when obj is already free (freed meanwhile by another thread, or the
+// hardened remote-head check); the caller reports it.
 bool SlabAllocator::free_on(kmem_cache* s, unsigned cpu, page* slab, void* obj) {
   kmem_cache_cpu* c = &s->cpu_slab[cpu];
-  if (!live_.clear(obj)) { // freed meanwhile by another thread
-    report_object_double_free(*reporter_, s->name, addr_of(obj));
+  if (!live_.clear(obj)) // freed meanwhile by another thread
     return false;
-  }
   --live_delta_[cpu].bits;
   poison(obj, s->layout.size);
   SlotPathStats& paths = live_delta_[cpu].paths;
@@ -482,7 +489,6 @@ bool SlabAllocator::free_on(kmem_cache* s, unsigned cpu, page* slab, void* obj) 
   }
   if (on_remote_head) { // refused: the bitmap is left as it was
     live_delta_[cpu].bits += live_.set(obj) ? 1 : 0;
-    report_object_double_free(*reporter_, s->name, addr_of(obj));
     return false;
   }
   return true;
