@@ -24,6 +24,9 @@ std::uintptr_t addr_of(const void* p) {
 void* ptr_of(std::uintptr_t a) {
   return reinterpret_cast<void*>(a);
 }
+struct kmem_cache* ptr_of_cache(std::uintptr_t p) {
+  return reinterpret_cast<struct kmem_cache*>(p);
+}
 std::string h_name(Handle h) {
   return "#" + std::to_string(h);
 }
@@ -127,6 +130,10 @@ std::string layout_difference(const CacheInfo& info, const model::slab::ModelLay
   return out;
 }
 
+auto block_key(const FreeBlock& b) {
+  return std::make_tuple(b.zone, b.pfn, b.order);
+}
+
 // IdMap: a sorted vector of (key, id).
 template <class Map> auto id_slot(Map& m, std::uint64_t key) {
   return std::lower_bound(m.begin(), m.end(), key,
@@ -148,10 +155,10 @@ void erase_id(IdMap& m, std::uint64_t key) {
     m.erase(it);
 }
 
-// The C API delivers its reports here when the checker drives it.
 // The call on the heap under test: the C function when the checker drives the C API.
 #define KM_API(fn, ...) (c_ ? ::fn(__VA_ARGS__) : heap_->fn(__VA_ARGS__))
 
+// The C API delivers its reports here when the checker drives it.
 void c_record(void* context, const struct kmalloc_report* r) {
   HeapChecker::record(context, ErrorReport{static_cast<ErrorKind>(r->kind), r->addr, r->message});
 }
@@ -165,13 +172,9 @@ HeapChecker::~HeapChecker() {
     kmalloc_set_report_handler(nullptr, nullptr);
 }
 
-std::uint64_t HeapChecker::splitmix(std::uint64_t x) {
-  return splitmix64(x);
-}
-
 void HeapChecker::record(void* context, const ErrorReport& report) {
-  auto* self = static_cast<HeapChecker*>(context);
-  self->reports_.push_back(Seen{report.kind, report.address, report.message});
+  static_cast<HeapChecker*>(context)->reports_.push_back(
+      Seen{report.kind, report.address, report.message});
 }
 
 void HeapChecker::reset() {
@@ -196,8 +199,7 @@ void HeapChecker::reset() {
   expected_.clear();
   reports_.clear();
   history_.resize(kHistory);
-  ops_count_ = 0;
-  cache_ops_ = 0;
+  ops_count_ = cache_ops_ = 0;
   outcome_ = Outcome{};
   since_walk_ = walks_ = misuse_ = skipped_ = 0;
   trace_ = nullptr;
@@ -206,7 +208,6 @@ void HeapChecker::reset() {
 Status HeapChecker::init(const Config& cfg, void* region, std::size_t bytes, CheckerOptions opts) {
   reset();
   heap_ = &own_heap_;
-  c_ = false;
   own_heap_.set_report_handler(&HeapChecker::record, this);
   const Status st = region != nullptr ? own_heap_.init(cfg, region, bytes) : own_heap_.init(cfg);
   if (st.ok)
@@ -224,7 +225,6 @@ int HeapChecker::init_c(const Config& cfg, const char* options, void* region, st
   if (rc != 0)
     return rc;
   heap_ = &c_api_heap();
-  opts.via_c_api = true;
   start(cfg, opts);
   return rc;
 }
@@ -292,10 +292,10 @@ void HeapChecker::start(const Config& cfg, CheckerOptions opts) {
       if (it == heap_caches.end() || it->first != c.name)
         fail("no cache ", c.name, " at init");
       c.ptr = it->second;
-      const CacheInfo info = heap.cache_info(ptr_of_cache(c.ptr));
       if (!c.layout.ok)
         fail(c.name, ": the kernel's rules give no layout");
-      if (const std::string d = layout_difference(info, c.layout); !d.empty())
+      if (const std::string d = layout_difference(heap.cache_info(ptr_of_cache(c.ptr)), c.layout);
+          !d.empty())
         fail(c.name, ":", d, " (AL2, AC1)");
       const auto id = static_cast<std::uint32_t>(caches_.size());
       put_id(by_ptr_, c.ptr, id);
@@ -343,17 +343,17 @@ void HeapChecker::run(const Op& op) {
   case OpKind::Kmalloc:
   case OpKind::Kzalloc:
   case OpKind::KmallocArray:
-  case OpKind::Kcalloc: do_kmalloc(op); break;
+  case OpKind::Kcalloc:
+  case OpKind::CacheAlloc:
+  case OpKind::CacheZalloc:
+  case OpKind::AllocPages: do_alloc(op); break;
   case OpKind::Krealloc: do_krealloc(op); break;
   case OpKind::Ksize: do_ksize(op); break;
   case OpKind::CacheCreate: do_create(op); break;
-  case OpKind::CacheAlloc:
-  case OpKind::CacheZalloc: do_cache_alloc(op); break;
   case OpKind::CacheShrink:
   case OpKind::CacheDestroy: do_shrink_destroy(op); break;
-  case OpKind::AllocPages: do_alloc_pages(op); break;
-  case OpKind::Free: do_free(op); break;
-  case OpKind::FreeAt: do_free_at(op); break;
+  case OpKind::Free:
+  case OpKind::FreeAt: do_free(op); break;
   case OpKind::BadCache: do_bad_cache(op); break;
   case OpKind::Verify:
     if (op.handle < allocs_.size() && allocs_[op.handle].live)
@@ -374,53 +374,77 @@ void HeapChecker::run(const Op& op) {
   }
 }
 
-unsigned HeapChecker::arm_injection() {
-  const unsigned armed = fail_next_; // stays set: the op judges a NULL with it
-  if (armed != 0)
-    heap_->inject_page_alloc_failures(armed);
-  return armed;
+HeapChecker::Injection::Injection(HeapChecker& checker) : c(checker), armed(checker.fail_next_) {
+  if (armed != 0) // fail_next_ stays set: the op judges a NULL with it
+    c.heap_->inject_page_alloc_failures(armed);
 }
 
-void HeapChecker::disarm_injection(unsigned armed) {
-  fail_next_ = 0;
+HeapChecker::Injection::~Injection() {
+  c.fail_next_ = 0;
   if (armed != 0)
-    heap_->inject_page_alloc_failures(0);
+    c.heap_->inject_page_alloc_failures(0);
 }
 
-// ---------------------------------------------------------------- kmalloc
+// ---------------------------------------------------------------- allocation
 
-void HeapChecker::do_kmalloc(const Op& op) {
+void HeapChecker::do_alloc(const Op& op) {
   const Handle h = static_cast<Handle>(allocs_.size());
   allocs_.emplace_back();
-  std::size_t bytes = op.size;
-  gfp_t gfp = op.gfp;
-  bool overflow = false;
-  if (op.kind == OpKind::Kzalloc || op.kind == OpKind::Kcalloc)
-    gfp |= __GFP_ZERO;
-  if (op.kind == OpKind::KmallocArray || op.kind == OpKind::Kcalloc)
-    overflow = __builtin_mul_overflow(op.n, op.size, &bytes);
-  const unsigned armed = arm_injection();
+  const bool from_cache = op.kind == OpKind::CacheAlloc || op.kind == OpKind::CacheZalloc;
+  const std::uint32_t id = from_cache && op.cache < created_.size() ? created_[op.cache] : kNone;
+  const bool bad_gfp = (op.gfp & ~__GFP_BITS_MASK) != 0;
+  if (from_cache && (id == kNone || !caches_[id].live || bad_gfp))
+    return skip(); // (the slab layer's contract for unknown gfp bits is the page allocator's)
+  const auto n = static_cast<std::size_t>(op.n);
+  const auto size = static_cast<std::size_t>(op.size);
+  std::size_t bytes = size;
+  const bool overflow = (op.kind == OpKind::KmallocArray || op.kind == OpKind::Kcalloc) &&
+                        __builtin_mul_overflow(op.n, op.size, &bytes);
+  const bool zero = (op.gfp & __GFP_ZERO) != 0 || op.kind == OpKind::Kzalloc ||
+                    op.kind == OpKind::Kcalloc || op.kind == OpKind::CacheZalloc;
+  struct kmem_cache* s = from_cache ? ptr_of_cache(caches_[id].ptr) : nullptr;
+  if (from_cache)
+    g_ctor_size = caches_[id].layout.object_size;
+  const Injection injection(*this);
+  struct page* pg = nullptr;
   void* r = nullptr;
-  const std::size_t n = static_cast<std::size_t>(op.n);
-  const std::size_t size = static_cast<std::size_t>(op.size);
   switch (op.kind) {
   case OpKind::Kmalloc: r = KM_API(kmalloc, size, op.gfp); break;
   case OpKind::Kzalloc: r = KM_API(kzalloc, size, op.gfp); break;
   case OpKind::KmallocArray: r = KM_API(kmalloc_array, n, size, op.gfp); break;
-  default: r = KM_API(kcalloc, n, size, op.gfp); break;
+  case OpKind::Kcalloc: r = KM_API(kcalloc, n, size, op.gfp); break;
+  case OpKind::CacheAlloc: r = KM_API(kmem_cache_alloc, s, op.gfp); break;
+  case OpKind::CacheZalloc: r = KM_API(kmem_cache_zalloc, s, op.gfp); break;
+  default:
+    pg = KM_API(alloc_pages, op.gfp, op.arg);
+    r = pg != nullptr ? heap_->page_address(pg) : nullptr;
+    break;
   }
   const std::uintptr_t p = addr_of(r);
   outcome_ = Outcome{Outcome::Shape::Pointer, p};
-  if (overflow) {
-    disarm_injection(armed); // check_mul_overflow: NULL before anything else, no report
+  if (from_cache) {
+    accept_object(h, id, op.gfp, p, zero, caches_[id].layout.object_size, op_name(op.kind));
+  } else if (op.kind == OpKind::AllocPages && (bad_gfp || op.arg > cfg_.max_order)) {
+    if ((op.gfp & __GFP_NOWARN) == 0)
+      expect(bad_gfp ? ErrorKind::InvalidGfp : ErrorKind::OrderTooLarge, kAnyAddress);
+    ++misuse_;
+    if (p != 0)
+      fail("alloc_pages(", gfp_to_string(op.gfp), ", ", op.arg, ") is out of contract, returned ",
+           hex(p));
+  } else if (op.kind == OpKind::AllocPages) {
+    accept_block(h, Kind::Pages, op.gfp & ~__GFP_ZERO, op.arg, p, zero,
+                 pages_.page_size() << op.arg, "alloc_pages");
+    if (p != 0 && heap_->virt_to_page(ptr_of(p)) != pg)
+      fail("virt_to_page(page_address(page)) is not page for ", hex(p));
+  } else if (overflow) { // check_mul_overflow: NULL before anything else, no report
     if (p != 0)
       fail(op_name(op.kind), " with n * size overflowing returned ", hex(p));
-    return;
+  } else {
+    if (op.kind == OpKind::Kmalloc && cfg_.profile != Profile::None)
+      check_index(
+          size); // the class lookup on every size kmalloc is asked for, not only CheckSize's
+    accept_kmalloc(h, bytes, zero ? op.gfp | __GFP_ZERO : op.gfp, p, op_name(op.kind));
   }
-  if (op.kind == OpKind::Kmalloc && cfg_.profile != Profile::None)
-    check_index(size); // the class lookup on every size kmalloc is asked for, not only CheckSize's
-  accept_kmalloc(h, bytes, gfp, p, op_name(op.kind));
-  disarm_injection(armed);
   if (allocs_[h].live)
     fill(h);
 }
@@ -443,14 +467,12 @@ void HeapChecker::accept_kmalloc(Handle h, std::size_t size, gfp_t gfp, std::uin
     return;
   }
   const model::front::Prediction pred = classes_.predict(size, gfp);
-  Allocation& a = allocs_[h];
+  const bool zero = (gfp & __GFP_ZERO) != 0;
   switch (pred.path) {
   case Path::Zero:
     if (p != kZeroSizePtr)
       fail(call(), ", expected ZERO_SIZE_PTR");
-    a = Allocation{};
-    a.kind = Kind::Zero;
-    a.addr = p;
+    allocs_[h] = Allocation{.addr = p, .kind = Kind::Zero};
     return;
   case Path::TooLarge:
   case Path::InvalidGfp:
@@ -460,18 +482,14 @@ void HeapChecker::accept_kmalloc(Handle h, std::size_t size, gfp_t gfp, std::uin
     if (p != 0)
       fail(call(), ", expected NULL (", model::front::path_name(pred.path), ")");
     return;
-  case Path::Large:
-    accept_block(h, Kind::Large, gfp, pred.order, p, (gfp & __GFP_ZERO) != 0, size, what);
-    break;
-  case Path::Slab:
-    accept_object(h, kmalloc_cache_of(pred), gfp, p, (gfp & __GFP_ZERO) != 0, size, what);
-    break;
+  case Path::Large: accept_block(h, Kind::Large, gfp, pred.order, p, zero, size, what); break;
+  case Path::Slab: accept_object(h, kmalloc_cache_of(pred), gfp, p, zero, size, what); break;
   }
-  Allocation& b = allocs_[h];
-  if (!b.live)
+  Allocation& a = allocs_[h];
+  if (!a.live)
     return;
-  b.usable = pred.ksize;
-  b.zero_hi = (gfp & __GFP_ZERO) != 0 ? pred.ksize : 0;
+  a.usable = pred.ksize;
+  a.zero_hi = zero ? pred.ksize : 0;
   if (p % pred.align != 0)
     fail(call(), ": not aligned to ", pred.align, " (AL1)");
   // ksize through the API (SC3).
@@ -501,26 +519,27 @@ bool HeapChecker::object_null_allowed(std::uint32_t cache, gfp_t gfp) {
   settle_all();
   if (c.capacity > c.live_objects && (cfg_.nr_cpus == 1 || c.flushed))
     return false; // a free object is reachable from every cpu
-  // allocate_slab: the preferred order first (without __GFP_NOFAIL when it is above the min
-  // order), then the min order; an injected failure hits an attempt without __GFP_NOFAIL.
-  const gfp_t g = slab_gfp(c, gfp);
+  return !new_slab_order(c, slab_gfp(c, gfp)).has_value();
+}
+
+// allocate_slab: the preferred order first (without __GFP_NOFAIL when it is above the min
+// order), then the min order; an injected failure hits an attempt without __GFP_NOFAIL.
+std::optional<unsigned> HeapChecker::new_slab_order(const ModelCache& c, gfp_t g) const {
   const bool nofail = (g & __GFP_NOFAIL) != 0;
   unsigned left = fail_next_;
-  const bool first_hit = left != 0 && (c.layout.order > c.layout.min_order || !nofail);
-  if (first_hit)
+  if (left != 0 && (c.layout.order > c.layout.min_order || !nofail))
     --left;
   else if (pages_.must_split(g, c.layout.order))
-    return false;
-  const bool second_hit = left != 0 && !nofail;
-  return second_hit || !pages_.must_split(g, c.layout.min_order);
+    return c.layout.order;
+  if ((left != 0 && !nofail) || !pages_.must_split(g, c.layout.min_order))
+    return std::nullopt;
+  return c.layout.min_order;
 }
 
 void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::uintptr_t p,
                                 bool zero, std::size_t requested, const char* what) {
   ModelCache& c = caches_[cache];
   auto call = [&] { return cat(what, " from ", c.name, " = ", hex(p)); };
-  Allocation& a = allocs_[h];
-  a = Allocation{};
   if (p == 0) {
     if (!object_null_allowed(cache, gfp))
       fail(call(), ": NULL, but the model has a free object or a free block for a new slab");
@@ -545,11 +564,8 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
       fail(call(), ": a new slab while the cache has ", c.capacity - c.live_objects,
            " free objects");
     const gfp_t g = slab_gfp(c, gfp);
-    const bool strip = c.layout.order > c.layout.min_order;
-    const bool first_fails = (strip || (g & __GFP_NOFAIL) == 0) && fail_next_ != 0;
-    unsigned order = c.layout.order;
-    if (first_fails || !pages_.must_split(g, order))
-      order = c.layout.min_order;
+    const unsigned order =
+        new_slab_order(c, g).value_or(c.layout.min_order); // (none: take judges it)
     const std::uintptr_t base = p & ~((ps << order) - 1);
     const auto id = static_cast<std::uint32_t>(slabs_.size());
     const std::string err = pages_.take(g, order, base >> pages_.page_shift(), Use::Slab, id);
@@ -561,27 +577,26 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
         addr_of(pi.cache) != c.ptr)
       fail(call(), ": page_info of its new slab says ", page_owner_name(pi.owner), " block ",
            hex(pi.block), " order ", pi.order, " (SC1)");
-    ModelSlab s;
-    s.cache = cache;
-    s.base = base;
-    s.order = order;
-    s.capacity = static_cast<unsigned>((ps << order) / stride);
-    s.first_slot = static_cast<std::uint32_t>(slot_pool_.size());
-    slot_pool_.resize(slot_pool_.size() + s.capacity, kNeverUsed);
-    slabs_.push_back(std::move(s));
+    const auto capacity = static_cast<unsigned>((ps << order) / stride);
+    slabs_.push_back(ModelSlab{.cache = cache,
+                               .base = base,
+                               .order = order,
+                               .capacity = capacity,
+                               .first_slot = static_cast<std::uint32_t>(slot_pool_.size())});
+    slot_pool_.resize(slot_pool_.size() + capacity, kNeverUsed);
     c.slabs.push_back(id);
-    c.capacity += slabs_[id].capacity;
+    c.capacity += capacity;
     u = PageUse{Use::Slab, id};
   }
   ModelSlab& s = slabs_[u.id];
   const std::uintptr_t off = p - s.base;
   if (off % stride != 0 || off / stride >= s.capacity)
     fail(call(), ": not an object boundary of its slab ", hex(s.base), " (stride ", stride, ")");
-  const auto idx = static_cast<unsigned>(off / stride);
-  if (slot(s, idx) < kWiped)
-    fail(call(), ": the object is live ", h_name(slot(s, idx)), " (NO1)");
-  const bool first_use = slot(s, idx) == kNeverUsed;
-  if (slot(s, idx) == kWiped) { // kfree_sensitive zeroed it; the free list wrote one word since
+  Handle& held = slot(s, static_cast<unsigned>(off / stride));
+  if (held < kWiped)
+    fail(call(), ": the object is live ", h_name(held), " (NO1)");
+  const bool first_use = held == kNeverUsed;
+  if (held == kWiped) { // kfree_sensitive zeroed it; the free list wrote one word since
     const std::size_t fp = c.layout.offset;
     const auto* b = reinterpret_cast<const unsigned char*>(p);
     for_sampled(copied_, requested, [&](std::size_t lo, std::size_t hi) { // (kmalloc poisons
@@ -590,7 +605,7 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
           fail(call(), ": byte +", i, " of an object kfree_sensitive wiped is ", hex(b[i]));
     });
   }
-  slot(s, idx) = h;
+  held = h;
   ++s.live;
   ++c.live_objects;
   c.flushed = false;
@@ -599,23 +614,23 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
     c.cpu_slab[cpu_] = u.id; // ___slab_alloc: every allocation comes from this cpu's slab
   }
   ++live_count_;
-  a.kind = Kind::Object;
-  a.live = true;
-  a.addr = p;
-  a.cache = cache;
-  a.slab = u.id;
-  a.requested = requested;
-  a.usable = stride;
+  allocs_[h] = Allocation{.addr = p,
+                          .requested = requested,
+                          .usable = stride,
+                          .zero_hi = zero ? requested : 0,
+                          .cache = cache,
+                          .slab = u.id,
+                          .kind = Kind::Object,
+                          .live = true};
   if (p % c.layout.align != 0)
     fail(call(), ": not aligned to ", c.layout.align, " (AL2)");
   if ((c.flags & SLAB_CACHE_DMA) != 0 && pages_.nr_zones() == 2 &&
       pages_.zone_of(p >> pages_.page_shift()) != 0)
     fail(call(), ": a DMA cache's object outside ZONE_DMA");
   if (zero) {
-    a.zero_hi = a.requested;
     check_content(h, "after a zeroing allocation");
   } else if (first_use && c.ctor) { // the constructor ran on every object of a new slab
-    for_sampled(0, a.requested, [&](std::size_t lo, std::size_t hi) {
+    for_sampled(0, requested, [&](std::size_t lo, std::size_t hi) {
       for (std::size_t i = lo; i < hi; ++i)
         if (reinterpret_cast<const unsigned char*>(p)[i] != ctor_byte(i))
           fail(call(), ": an object never used before without the constructor's bytes at +", i);
@@ -628,8 +643,6 @@ void HeapChecker::accept_block(Handle h, Kind kind, gfp_t gfp, unsigned order, s
   auto call = [&] {
     return cat(what, " (order ", order, ", ", gfp_to_string(gfp), ") = ", hex(p));
   };
-  Allocation& a = allocs_[h];
-  a = Allocation{};
   if (p == 0) {
     if (!page_null_allowed(gfp & ~__GFP_ZERO, order))
       fail(call(), ": NULL, but the model has a free block for it");
@@ -647,17 +660,16 @@ void HeapChecker::accept_block(Handle h, Kind kind, gfp_t gfp, unsigned order, s
   if (pi.owner != want || pi.block != p || pi.order != order)
     fail(call(), ": page_info says ", page_owner_name(pi.owner), " block ", hex(pi.block),
          " order ", pi.order);
-  a.kind = kind;
-  a.live = true;
-  a.addr = p;
-  a.order = order;
-  a.requested = requested;
-  a.usable = pages_.page_size() << order;
   ++live_count_;
-  if (zero) {
-    a.zero_hi = a.requested;
+  allocs_[h] = Allocation{.addr = p,
+                          .requested = requested,
+                          .usable = pages_.page_size() << order,
+                          .zero_hi = zero ? requested : 0,
+                          .order = order,
+                          .kind = kind,
+                          .live = true};
+  if (zero)
     check_content(h, "after a zeroing allocation");
-  }
 }
 
 void HeapChecker::do_ksize(const Op& op) {
@@ -666,14 +678,12 @@ void HeapChecker::do_ksize(const Op& op) {
   const Allocation& a = allocs_[op.handle];
   // What the address is now (it may have been freed, or reused by another handle): a live
   // object or large block gives its ksize, anything else a report and 0.
-  const FreeVerdict v = a.kind == Kind::Null || a.kind == Kind::Zero
-                            ? FreeVerdict{.noop = true}
-                            : judge_free(FreeRoute::Kfree, a.addr, 0, 0);
+  // (A Null handle's address is NULL, a Zero one's ZERO_SIZE_PTR: no-ops.)
+  const FreeVerdict v = judge_free(FreeRoute::Kfree, a.addr, 0, 0);
   std::size_t want = v.handle != kNone ? allocs_[v.handle].usable : 0;
-  if (v.report) { // a free object is not a double free here
+  if (v.report) // a free object is not a double free here
     misuse(ErrorKind::InvalidObjectPointer, a.addr,
            v.kind == ErrorKind::ObjectDoubleFree ? "(the object is free)" : v.reason);
-  }
   const std::size_t got = KM_API(ksize, ptr_of(a.addr));
   outcome_ = Outcome{Outcome::Shape::Number, got};
   if (got != want)
@@ -708,47 +718,30 @@ void HeapChecker::do_krealloc(const Op& op) {
   const std::size_t new_size = static_cast<std::size_t>(op.size);
   const gfp_t gfp = op.gfp;
   fail_next_ = std::max(fail_next_, op.arg);
-  const unsigned armed = arm_injection();
-  void* r = KM_API(krealloc, ptr_of(old.addr), new_size, gfp);
-  const std::uintptr_t p = addr_of(r);
+  const Injection injection(*this);
+  const std::uintptr_t p = addr_of(KM_API(krealloc, ptr_of(old.addr), new_size, gfp));
   outcome_ = Outcome{Outcome::Shape::Pointer, p};
   auto where = [&] {
     return cat("krealloc(#", op.handle, " = ", hex(old.addr), ", ", new_size, ") = ", hex(p));
   };
   if (new_size == 0) { // kfree(p), then ZERO_SIZE_PTR
-    disarm_injection(armed);
     if (p != kZeroSizePtr)
       fail(where(), ", expected ZERO_SIZE_PTR");
     if (live)
       commit_free(op.handle);
-    allocs_[op.handle] = Allocation{};
-    allocs_[op.handle].kind = Kind::Zero;
-    allocs_[op.handle].addr = kZeroSizePtr;
+    allocs_[op.handle] = Allocation{.addr = kZeroSizePtr, .kind = Kind::Zero};
     return;
   }
   if (!live) { // krealloc(NULL or ZERO_SIZE_PTR) is kmalloc
     accept_kmalloc(op.handle, new_size, gfp, p, "krealloc(NULL)");
-    disarm_injection(armed);
     if (allocs_[op.handle].live)
       fill(op.handle);
     else if (p == 0)
       allocs_[op.handle] = old;
     return;
   }
-  const model::front::Prediction pred = classes_.predict(new_size, gfp);
-  using model::front::Path;
-  if (pred.path == Path::InvalidGfp) {
-    disarm_injection(armed);
-    if (p != 0)
-      fail(where(), ", expected NULL for invalid gfp bits");
-    if (pred.warn)
-      expect(ErrorKind::InvalidGfp, kAnyAddress);
-    ++misuse_;
-    return;
-  }
   const std::size_t ks = old.usable;
-  if (new_size <= ks) { // in place
-    disarm_injection(armed);
+  if (new_size <= ks && classes_.predict(new_size, gfp).path != model::front::Path::InvalidGfp) {
     if (p != old.addr)
       fail(where(), ": new_size <= ksize ", ks, " must stay in place");
     // The bytes stay. With __GFP_ZERO the heap zeroes [new_size, ksize) (Linux 6.12, "mm:
@@ -765,32 +758,21 @@ void HeapChecker::do_krealloc(const Op& op) {
     check_content(op.handle, "after krealloc in place");
     return;
   }
-  if (p == 0) {
-    if (pred.path == Path::TooLarge) {
-      if (pred.warn)
-        expect(ErrorKind::SizeTooLarge, kAnyAddress);
-      ++misuse_;
-    } else {
-      const bool allowed = pred.path == Path::Large
-                               ? page_null_allowed(gfp & ~__GFP_ZERO, pred.order)
-                               : object_null_allowed(kmalloc_cache_of(pred), gfp);
-      if (!allowed)
-        fail(where(), ": NULL, but the new object could be allocated");
-    }
-    disarm_injection(armed);
+  // A new object, allocated while the old one is live, which is then freed; or NULL (out of
+  // contract, or no memory: accept_kmalloc judges it), and the old object stays as it was.
+  --live_count_;
+  copied_ = ks;
+  a = Allocation{}; // what accept_kmalloc leaves live, if anything, is the new object
+  accept_kmalloc(op.handle, new_size, gfp & ~__GFP_ZERO, p, "krealloc");
+  copied_ = 0;
+  Allocation& b = allocs_[op.handle];
+  if (!b.live) {
+    ++live_count_;
+    b = old;
     check_content(op.handle, "after a failed krealloc");
     return;
   }
-  if (pred.path != Path::Slab && pred.path != Path::Large)
-    fail(where(), ": expected NULL (", model::front::path_name(pred.path), ")");
-  // The new object is allocated while the old one is live, then the old one is freed.
-  --live_count_;
-  copied_ = ks;
-  accept_kmalloc(op.handle, new_size, gfp & ~__GFP_ZERO, p, "krealloc");
-  copied_ = 0;
-  disarm_injection(armed);
   release(old);
-  Allocation& b = allocs_[op.handle];
   // The new object holds the old one's bytes (its ksize); with __GFP_ZERO the rest reads zero
   // if the old object's zeros reached its end.
   b.pattern_len = std::min(old.pattern_len, new_size);
@@ -825,10 +807,6 @@ void HeapChecker::do_check_size(const Op& op) {
 
 // ---------------------------------------------------------------- kmem_cache
 
-struct kmem_cache* HeapChecker::ptr_of_cache(std::uintptr_t p) {
-  return reinterpret_cast<struct kmem_cache*>(p);
-}
-
 void HeapChecker::do_create(const Op& op) {
   const auto cn = static_cast<CacheId>(created_.size());
   names_.push_back("c" + std::to_string(cn));
@@ -844,12 +822,13 @@ void HeapChecker::do_create(const Op& op) {
   const auto size = static_cast<unsigned>(op.size);
   const auto align = static_cast<unsigned>(op.n);
   c.layout = model::slab::calc_layout(cfg_, size, align, op.flags, c.ctor);
-  if (c.layout.ok && (name == nullptr || c.name.empty() || c.name.size() > 63)) {
-    c.layout.ok = false; // kmalloc.h: a name of 1 to 63 characters
-    c.layout.why = "name";
-  } else if (c.layout.ok && live_created_ >= max_caches_) {
+  const char* refused = name == nullptr || c.name.empty() || c.name.size() > 63
+                            ? "name" // kmalloc.h: a name of 1 to 63 characters
+                        : live_created_ >= max_caches_ ? "no free kmem_cache descriptor"
+                                                       : nullptr;
+  if (c.layout.ok && refused != nullptr) {
     c.layout.ok = false;
-    c.layout.why = "no free kmem_cache descriptor";
+    c.layout.why = refused;
   }
   void (*ctor)(void*) = c.ctor ? &test_ctor : nullptr;
   struct kmem_cache* s = KM_API(kmem_cache_create, name, size, align, op.flags, ctor);
@@ -874,40 +853,13 @@ void HeapChecker::do_create(const Op& op) {
     if (other.ptr == ptr && (other.live || sizeof(void*) == 8))
       fail("kmem_cache_create returned ", hex(ptr), ", the handle of ",
            (other.live ? "live " : "destroyed "), other.name);
-  const CacheInfo info = heap_->cache_info(s);
-  const model::slab::ModelLayout& l = c.layout;
-  if (const std::string d = layout_difference(info, l); !d.empty())
+  if (const std::string d = layout_difference(heap_->cache_info(s), c.layout); !d.empty())
     fail(c.name, ":", d, " (AL2, AC1)");
   c.ptr = ptr;
   c.live = true;
   put_id(by_ptr_, ptr, id);
   ++live_created_;
   caches_.push_back(std::move(c));
-}
-
-void HeapChecker::do_cache_alloc(const Op& op) {
-  const Handle h = static_cast<Handle>(allocs_.size());
-  allocs_.emplace_back();
-  if (op.cache >= created_.size() || !caches_[created_[op.cache]].live)
-    return skip();
-  const std::uint32_t id = created_[op.cache];
-  const ModelCache& c = caches_[id];
-  const bool zero = op.kind == OpKind::CacheZalloc || (op.gfp & __GFP_ZERO) != 0;
-  if ((op.gfp & ~__GFP_BITS_MASK) != 0)
-    return skip(); // the slab layer's contract for unknown bits is the page allocator's
-  g_ctor_size = c.layout.object_size;
-  const unsigned armed = arm_injection();
-  struct kmem_cache* s = ptr_of_cache(c.ptr);
-  void* r = nullptr;
-  if (op.kind == OpKind::CacheZalloc)
-    r = KM_API(kmem_cache_zalloc, s, op.gfp);
-  else
-    r = KM_API(kmem_cache_alloc, s, op.gfp);
-  outcome_ = Outcome{Outcome::Shape::Pointer, addr_of(r)};
-  accept_object(h, id, op.gfp, addr_of(r), zero, c.layout.object_size, op_name(op.kind));
-  disarm_injection(armed);
-  if (allocs_[h].live)
-    fill(h);
 }
 
 void HeapChecker::do_shrink_destroy(const Op& op) {
@@ -1004,138 +956,68 @@ void HeapChecker::release_slab(std::uint32_t id) {
   s.cache = kNone;
 }
 
-// ---------------------------------------------------------------- pages
-
-void HeapChecker::do_alloc_pages(const Op& op) {
-  const Handle h = static_cast<Handle>(allocs_.size());
-  allocs_.emplace_back();
-  const unsigned order = op.arg;
-  const unsigned armed = arm_injection();
-  struct page* pg = KM_API(alloc_pages, op.gfp, order);
-  const std::uintptr_t p = pg != nullptr ? addr_of(heap_->page_address(pg)) : 0;
-  outcome_ = Outcome{Outcome::Shape::Pointer, p};
-  const bool warn = (op.gfp & __GFP_NOWARN) == 0;
-  if ((op.gfp & ~__GFP_BITS_MASK) != 0 || order > cfg_.max_order) {
-    if (warn)
-      expect((op.gfp & ~__GFP_BITS_MASK) != 0 ? ErrorKind::InvalidGfp : ErrorKind::OrderTooLarge,
-             kAnyAddress);
-    ++misuse_;
-    if (p != 0)
-      fail("alloc_pages(", gfp_to_string(op.gfp), ", ", order, ") is out of contract, returned ",
-           hex(p));
-  } else {
-    accept_block(h, Kind::Pages, op.gfp & ~__GFP_ZERO, order, p, (op.gfp & __GFP_ZERO) != 0,
-                 pages_.page_size() << order, "alloc_pages");
-    if (p != 0 && heap_->virt_to_page(ptr_of(p)) != pg)
-      fail("virt_to_page(page_address(page)) is not page for ", hex(p));
-  }
-  disarm_injection(armed);
-  if (allocs_[h].live)
-    fill(h);
-}
-
 // ---------------------------------------------------------------- frees and misuse
-
-std::uint32_t HeapChecker::cache_by_ptr(std::uintptr_t ptr) const {
-  return find_id(by_ptr_, ptr);
-}
 
 // What a free must do, from the model's own state, in the precedence the API documents.
 HeapChecker::FreeVerdict HeapChecker::judge_free(FreeRoute route, std::uintptr_t addr,
                                                  unsigned order, std::uintptr_t cache_ptr) const {
-  FreeVerdict v;
-  v.report = true;
-  v.address = addr;
-  const unsigned shift = pages_.page_shift();
+  const std::uintptr_t ps = pages_.page_size();
   if (route == FreeRoute::FreePages || route == FreeRoute::PageFree) {
-    if (addr == 0 || (route == FreeRoute::PageFree && !pages_.in_arena(addr))) {
-      v.noop = true; // free_pages(0) / __free_pages(virt_to_page(outside) = NULL)
-      v.report = false;
-      return v;
-    }
-    v.kind = ErrorKind::PageInvalidFree;
-    if (!pages_.in_arena(addr))
-      return v;
+    if (addr == 0 || (route == FreeRoute::PageFree && !pages_.in_arena(addr)))
+      return {.noop = true}; // free_pages(0) / __free_pages(virt_to_page(outside) = NULL)
     if (route == FreeRoute::PageFree)
-      v.address = addr &= ~(pages_.page_size() - 1);
-    if ((addr & (pages_.page_size() - 1)) != 0)
-      return v;
-    const PageUse u = pages_.use(addr >> shift);
-    if (u.use == Use::Free) {
-      v.kind = ErrorKind::PageDoubleFree;
-      return v;
-    }
-    if (u.use == Use::Metadata)
-      return v;
-    const std::uintptr_t head = u.use == Use::Slab ? slabs_[u.id].base : allocs_[u.id].addr;
-    const unsigned block_order = u.use == Use::Slab ? slabs_[u.id].order : allocs_[u.id].order;
-    if (addr != head)
-      return v;
-    if (u.use != Use::Pages) {
-      v.kind = ErrorKind::PageOwnerMismatch;
-      return v;
-    }
-    if (order != block_order) {
-      v.kind = ErrorKind::PageOrderMismatch;
-      return v;
-    }
-    v.report = false;
-    v.handle = u.id;
-    return v;
+      addr &= ~(ps - 1);
+    auto refuse = [&](ErrorKind kind) {
+      return FreeVerdict{.report = true, .kind = kind, .address = addr};
+    };
+    if (!pages_.in_arena(addr) || (addr & (ps - 1)) != 0)
+      return refuse(ErrorKind::PageInvalidFree);
+    const PageUse u = pages_.use(addr >> pages_.page_shift());
+    if (u.use == Use::Free)
+      return refuse(ErrorKind::PageDoubleFree);
+    if (u.use == Use::Metadata ||
+        addr != (u.use == Use::Slab ? slabs_[u.id].base : allocs_[u.id].addr))
+      return refuse(ErrorKind::PageInvalidFree); // not the head of a block
+    if (u.use != Use::Pages)
+      return refuse(ErrorKind::PageOwnerMismatch);
+    if (order != allocs_[u.id].order)
+      return refuse(ErrorKind::PageOrderMismatch);
+    return {.handle = u.id};
   }
-  if (addr == 0 || (route != FreeRoute::CacheFree && addr == kZeroSizePtr)) {
-    v.noop = true;
-    v.report = false;
-    return v;
-  }
-  std::uint32_t want_cache = kNone;
-  if (route == FreeRoute::CacheFree) {
-    want_cache = cache_by_ptr(cache_ptr);
-    if (want_cache == kNone) {
-      v.kind = ErrorKind::InvalidCache;
-      v.address = cache_ptr;
-      return v;
-    }
-  }
-  v.kind = ErrorKind::InvalidObjectPointer;
+  if (addr == 0 || (route != FreeRoute::CacheFree && addr == kZeroSizePtr))
+    return {.noop = true};
   // kfree names why a pointer is no object (kmalloc.h); kmem_cache_free words its own reports.
   const bool kfree = route != FreeRoute::CacheFree;
-  v.reason = kfree ? "(outside the heap)" : nullptr;
+  auto refuse = [&](ErrorKind kind, const char* why) {
+    return FreeVerdict{
+        .report = true, .kind = kind, .address = addr, .reason = kfree ? why : nullptr};
+  };
+  const std::uint32_t want_cache = kfree ? kNone : find_id(by_ptr_, cache_ptr);
+  if (!kfree && want_cache == kNone)
+    return {.report = true, .kind = ErrorKind::InvalidCache, .address = cache_ptr};
   if (!pages_.in_arena(addr))
-    return v;
-  const PageUse u = pages_.use(addr >> shift);
-  if (u.use == Use::Large && kfree && addr == allocs_[u.id].addr) {
-    v.report = false;
-    v.handle = u.id;
-    return v;
-  }
+    return refuse(ErrorKind::InvalidObjectPointer, "(outside the heap)");
+  const PageUse u = pages_.use(addr >> pages_.page_shift());
+  if (u.use == Use::Large && kfree && addr == allocs_[u.id].addr)
+    return {.handle = u.id};
   static constexpr const char* kNoObject[] = {"(heap metadata)", "(in a free page)", nullptr,
                                               "(not the start of a large kmalloc)",
                                               "(in an alloc_pages block)"};
   static_assert(static_cast<int>(Use::Metadata) == 0 && static_cast<int>(Use::Free) == 1 &&
                 static_cast<int>(Use::Slab) == 2 && static_cast<int>(Use::Large) == 3 &&
                 static_cast<int>(Use::Pages) == 4);
-  v.reason = kfree ? kNoObject[static_cast<unsigned>(u.use)] : nullptr;
   if (u.use != Use::Slab)
-    return v;
-  v.reason = kfree ? "(not at an object boundary)" : nullptr;
+    return refuse(ErrorKind::InvalidObjectPointer, kNoObject[static_cast<unsigned>(u.use)]);
   const ModelSlab& s = slabs_[u.id];
-  if (want_cache != kNone && s.cache != want_cache) {
-    v.kind = ErrorKind::WrongCache;
-    return v;
-  }
+  if (want_cache != kNone && s.cache != want_cache)
+    return refuse(ErrorKind::WrongCache, nullptr);
   const unsigned stride = caches_[s.cache].layout.size;
   if ((addr - s.base) % stride != 0 || (addr - s.base) / stride >= s.capacity)
-    return v;
+    return refuse(ErrorKind::InvalidObjectPointer, "(not at an object boundary)");
   const Handle occupant = slot(s, static_cast<unsigned>((addr - s.base) / stride));
-  if (occupant >= kWiped) {
-    v.kind = ErrorKind::ObjectDoubleFree;
-    v.reason = nullptr;
-    return v;
-  }
-  v.report = false;
-  v.handle = occupant;
-  return v;
+  if (occupant >= kWiped)
+    return refuse(ErrorKind::ObjectDoubleFree, nullptr);
+  return {.handle = occupant};
 }
 
 void HeapChecker::call_free(FreeRoute route, std::uintptr_t addr, unsigned order,
@@ -1179,20 +1061,18 @@ void HeapChecker::free_page_struct(struct page* pg, unsigned order) {
 }
 
 void HeapChecker::release(const Allocation& a) {
-  if (a.kind == Kind::Object) {
-    ModelSlab& s = slabs_[a.slab];
-    ModelCache& c = caches_[a.cache];
-    slot(s, static_cast<unsigned>((a.addr - s.base) / c.layout.size)) = kNone;
-    --s.live;
-    --c.live_objects;
-    c.flushed = false;
-    if (s.live == 0) {
-      c.empties.push_back(a.slab);
-      settle(a.cache, false); // the op touched this slab: did it go back?
-      check_min_partial(a.cache, slabs_[a.slab].cache == kNone);
-    }
-  } else {
-    pages_.release(a.addr >> pages_.page_shift(), a.order);
+  if (a.kind != Kind::Object)
+    return pages_.release(a.addr >> pages_.page_shift(), a.order);
+  ModelSlab& s = slabs_[a.slab];
+  ModelCache& c = caches_[a.cache];
+  slot(s, static_cast<unsigned>((a.addr - s.base) / c.layout.size)) = kNone;
+  --s.live;
+  --c.live_objects;
+  c.flushed = false;
+  if (s.live == 0) {
+    c.empties.push_back(a.slab);
+    settle(a.cache, false); // the op touched this slab: did it go back?
+    check_min_partial(a.cache, slabs_[a.slab].cache == kNone);
   }
 }
 
@@ -1203,98 +1083,89 @@ void HeapChecker::commit_free(Handle h) {
   --live_count_;
 }
 
+// Free: #h by its own route or another, at an interior offset or with another order. FreeAt: an
+// address of Where. Either way judge_free says what the free must do.
 void HeapChecker::do_free(const Op& op) {
-  if (op.handle >= allocs_.size())
-    return skip();
-  const Allocation& a = allocs_[op.handle];
+  const std::size_t ps = pages_.page_size();
+  const bool at = op.kind == OpKind::FreeAt;
+  const auto where = static_cast<Where>(op.arg % kWheres);
   FreeRoute route = op.route;
-  if (route == FreeRoute::Own)
-    route = a.kind == Kind::Pages                                 ? FreeRoute::FreePages
-            : a.kind == Kind::Object && !caches_[a.cache].kmalloc ? FreeRoute::CacheFree
-                                                                  : FreeRoute::Kfree;
-  std::uintptr_t addr = a.addr;
-  if (op.size != 0 && a.usable > 1)
-    addr += 1 + op.size % (a.usable - 1);
-  unsigned order = a.order;
-  if (op.arg != 0)
-    order = (order + op.arg) % (cfg_.max_order + 1);
+  std::uintptr_t addr = 0;
+  unsigned order = 0;
+  std::uint32_t cache = 0; // kmem_cache_free's when the op names no cN: #h's or the slab's
+  if (!at) {
+    if (op.handle >= allocs_.size())
+      return skip();
+    const Allocation& a = allocs_[op.handle];
+    if (route == FreeRoute::Own)
+      route = a.kind == Kind::Pages                                 ? FreeRoute::FreePages
+              : a.kind == Kind::Object && !caches_[a.cache].kmalloc ? FreeRoute::CacheFree
+                                                                    : FreeRoute::Kfree;
+    addr = a.addr;
+    if (op.size != 0 && a.usable > 1)
+      addr += 1 + op.size % (a.usable - 1);
+    order = op.arg != 0 ? (a.order + op.arg) % (cfg_.max_order + 1) : a.order;
+    cache = a.kind == Kind::Object ? a.cache : 0;
+  } else {
+    switch (where) {
+    case Where::Outside: addr = addr_of(outside_) + op.size % 128; break;
+    case Where::Below: addr = pages_.arena_start() - 64; break;
+    case Where::End: addr = pages_.arena_end(); break;
+    case Where::ArenaPage: {
+      addr = pages_.arena_start() + ((op.size / ps) % pages_.npages()) * ps + op.size % ps;
+      if ((op.size >> 28) == 0xf && pages_.metadata_pages() != 0) // aimed at a metadata page
+        addr = pages_.arena_start() + (op.size / ps) % pages_.metadata_pages() * ps; // (its start)
+      break;
+    }
+    case Where::SlabTail: {
+      std::vector<std::uint32_t> tails;
+      for (std::uint32_t i = 0; i < slabs_.size(); ++i) {
+        const ModelSlab& s = slabs_[i];
+        if (s.cache != kNone &&
+            std::size_t{s.capacity} * caches_[s.cache].layout.size < ps << s.order)
+          tails.push_back(i);
+      }
+      if (tails.empty())
+        return skip();
+      const ModelSlab& s = slabs_[tails[op.size % tails.size()]];
+      const std::uintptr_t used = std::uintptr_t{s.capacity} * caches_[s.cache].layout.size;
+      // Half of the time exactly one past the last object: where an off-by-one lets it pass.
+      addr =
+          s.base + used + ((op.size & 0x100) != 0 ? 0 : (op.size >> 9) % ((ps << s.order) - used));
+      cache = s.cache;
+      break;
+    }
+    }
+  }
   std::uintptr_t cache_ptr = 0;
   if (route == FreeRoute::CacheFree) {
-    if (op.cache != kNoCache)
-      cache_ptr = op.cache < created_.size() ? caches_[created_[op.cache]].ptr : 0;
-    else if (a.kind == Kind::Object)
-      cache_ptr = caches_[a.cache].ptr;
-    else if (!caches_.empty())
-      cache_ptr = caches_[0].ptr;
+    if (op.cache < created_.size())
+      cache_ptr = caches_[created_[op.cache]].ptr;
+    else if ((at || op.cache == kNoCache) && cache < caches_.size())
+      cache_ptr = caches_[cache].ptr;
     if (cache_ptr == 0)
       return skip();
+  }
+  // FreeAt: __free_pages of memory that is no page descriptor: the checker's own, or (an odd
+  // address in the arena) a pointer 1..7 bytes into the descriptor of addr's page.
+  const bool in_arena = pages_.in_arena(addr);
+  if (at && route == FreeRoute::PageFree && (in_arena ? addr % 2 == 1 : where == Where::Outside)) {
+    const std::uintptr_t bad =
+        in_arena ? addr_of(KM_API(virt_to_page, ptr_of(addr))) + 1 + (addr % ps >> 1) % 7
+                 : addr_of(outside_ + 64);
+    misuse(ErrorKind::PageInvalidFree, in_arena ? bad : kAnyAddress);
+    free_page_struct(reinterpret_cast<struct page*>(bad), 0);
+    if (in_arena)
+      outcome_ = Outcome{Outcome::Shape::At, bad};
+    return;
   }
   // kfree_sensitive's verdict is kfree's; the zeroed slot is checked when it is next taken.
-  const Handle freed = free_checked(route, addr, order, cache_ptr, op.handle);
+  const Handle freed = free_checked(route, addr, order, cache_ptr, at ? kNone : op.handle);
   if (freed != kNone && route == FreeRoute::KfreeSensitive && allocs_[freed].kind == Kind::Object) {
-    const Allocation& a = allocs_[freed];
-    const ModelSlab& s = slabs_[a.slab];
-    slot(s, static_cast<unsigned>((a.addr - s.base) / caches_[a.cache].layout.size)) = kWiped;
+    const Allocation& f = allocs_[freed];
+    const ModelSlab& s = slabs_[f.slab];
+    slot(s, static_cast<unsigned>((f.addr - s.base) / caches_[f.cache].layout.size)) = kWiped;
   }
-}
-
-void HeapChecker::do_free_at(const Op& op) {
-  const std::size_t ps = pages_.page_size();
-  std::uintptr_t addr = 0;
-  std::uint32_t tail_cache = kNone; // SlabTail: the slab's cache
-  switch (static_cast<Where>(op.arg % kWheres)) {
-  case Where::Outside: addr = addr_of(outside_) + op.size % 128; break;
-  case Where::Below: addr = pages_.arena_start() - 64; break;
-  case Where::End: addr = pages_.arena_end(); break;
-  case Where::ArenaPage: {
-    addr = pages_.arena_start() + ((op.size / ps) % pages_.npages()) * ps + op.size % ps;
-    if ((op.size >> 28) == 0xf && pages_.metadata_pages() != 0) // aimed at a metadata page (they
-      addr = pages_.arena_start() + (op.size / ps) % pages_.metadata_pages() * ps; // start it)
-    break;
-  }
-  case Where::SlabTail: {
-    std::vector<std::uint32_t> tails;
-    for (std::uint32_t i = 0; i < slabs_.size(); ++i) {
-      const ModelSlab& s = slabs_[i];
-      if (s.cache != kNone &&
-          std::size_t{s.capacity} * caches_[s.cache].layout.size < ps << s.order)
-        tails.push_back(i);
-    }
-    if (tails.empty())
-      return skip();
-    const ModelSlab& s = slabs_[tails[op.size % tails.size()]];
-    const std::uintptr_t used = std::uintptr_t{s.capacity} * caches_[s.cache].layout.size;
-    // Half of the time exactly one past the last object: where an off-by-one lets it pass.
-    addr = s.base + used + ((op.size & 0x100) != 0 ? 0 : (op.size >> 9) % ((ps << s.order) - used));
-    tail_cache = s.cache;
-    break;
-  }
-  }
-  std::uintptr_t cache_ptr = 0;
-  if (op.route == FreeRoute::CacheFree) {
-    cache_ptr = op.cache < created_.size() ? caches_[created_[op.cache]].ptr
-                : tail_cache != kNone      ? caches_[tail_cache].ptr
-                                           : (caches_.empty() ? 0 : caches_[0].ptr);
-    if (cache_ptr == 0)
-      return skip();
-  }
-  if (op.route == FreeRoute::PageFree && !pages_.in_arena(addr) &&
-      static_cast<Where>(op.arg % kWheres) == Where::Outside) {
-    // __free_pages of memory that is no page descriptor.
-    misuse(ErrorKind::PageInvalidFree, kAnyAddress);
-    free_page_struct(reinterpret_cast<struct page*>(outside_ + 64), 0);
-    return;
-  }
-  if (op.route == FreeRoute::PageFree && pages_.in_arena(addr) && addr % 2 == 1) {
-    // __free_pages of a pointer 1..7 bytes into the descriptor of addr's page: no descriptor.
-    const std::uintptr_t pg = addr_of(KM_API(virt_to_page, ptr_of(addr)));
-    const std::uintptr_t bad = pg + 1 + (addr % ps >> 1) % 7;
-    misuse(ErrorKind::PageInvalidFree, bad);
-    free_page_struct(reinterpret_cast<struct page*>(bad), 0);
-    outcome_ = Outcome{Outcome::Shape::At, bad};
-    return;
-  }
-  free_checked(op.route, addr, 0, cache_ptr, kNone);
 }
 
 void HeapChecker::do_bad_cache(const Op& op) {
@@ -1306,35 +1177,25 @@ void HeapChecker::do_bad_cache(const Op& op) {
   case BadPointer::Interior: bad = own != 0 ? own + 8 : 0; break;
   case BadPointer::Foreign: bad = addr_of(outside_); break;
   }
-  if (bad == 0 || cache_by_ptr(bad) != kNone) // no pointer, or a live cache: not misuse
+  if (bad == 0 || find_id(by_ptr_, bad) != kNone) // no pointer, or a live cache: not misuse
     return skip();
   struct kmem_cache* s = ptr_of_cache(bad);
   ++misuse_;
-  switch (op.n % 4) {
-  case 0: {
-    void* r = KM_API(kmem_cache_alloc, s, GFP_KERNEL);
-    expect(ErrorKind::InvalidCache, bad);
-    if (r != nullptr)
-      fail("kmem_cache_alloc of a bad cache pointer returned ", hex(addr_of(r)));
-    break;
-  }
-  case 1: {
+  if (op.n % 4 == 1) { // kmem_cache_free: judged as every free is
     const std::uintptr_t obj = op.handle < allocs_.size() ? allocs_[op.handle].addr : 0;
     const FreeVerdict v = judge_free(FreeRoute::CacheFree, obj, 0, bad);
     call_free(FreeRoute::CacheFree, obj, 0, bad);
     if (v.report)
       expect(v.kind, v.address, v.reason);
-    break;
+    return;
   }
-  case 2:
+  expect(ErrorKind::InvalidCache, bad);
+  if (op.n % 4 == 2)
     (void)KM_API(kmem_cache_shrink, s);
-    expect(ErrorKind::InvalidCache, bad);
-    break;
-  default:
+  else if (op.n % 4 == 3)
     KM_API(kmem_cache_destroy, s);
-    expect(ErrorKind::InvalidCache, bad);
-    break;
-  }
+  else if (const void* r = KM_API(kmem_cache_alloc, s, GFP_KERNEL); r != nullptr)
+    fail("kmem_cache_alloc of a bad cache pointer returned ", hex(addr_of(r)));
 }
 
 // ---------------------------------------------------------------- content
@@ -1342,7 +1203,7 @@ void HeapChecker::do_bad_cache(const Op& op) {
 void HeapChecker::fill(Handle h) {
   Allocation& a = allocs_[h];
   auto* b = reinterpret_cast<unsigned char*>(a.addr);
-  const std::uint64_t word = splitmix(h);
+  const std::uint64_t word = splitmix64(h);
   for_sampled(0, a.requested,
               [&](std::size_t lo, std::size_t hi) { write_pattern(b, word, lo, hi); });
   a.pattern_len = a.requested;
@@ -1352,7 +1213,7 @@ void HeapChecker::check_content(Handle h, const char* when) const {
   const Allocation& a = allocs_[h];
   const auto* b = reinterpret_cast<const unsigned char*>(a.addr);
   const std::size_t pat = std::min(a.pattern_len, a.requested);
-  const std::uint64_t word = splitmix(h);
+  const std::uint64_t word = splitmix64(h);
   std::size_t bad = ~std::size_t{0};
   auto find = [&](const std::uint64_t* w) {
     return [&, w](std::size_t lo, std::size_t hi) {
@@ -1373,18 +1234,13 @@ void HeapChecker::check_content(Handle h, const char* when) const {
 
 // ---------------------------------------------------------------- reports and counts
 
-void HeapChecker::expect(ErrorKind kind, std::uintptr_t address, const char* reason) {
-  expected_.push_back(Expected{kind, address, reason});
-}
-
 void HeapChecker::check_reports() {
-  bool same = reports_.size() == expected_.size();
-  for (std::size_t i = 0; same && i < reports_.size(); ++i)
-    same = reports_[i].kind == expected_[i].kind &&
-           (expected_[i].address == kAnyAddress || reports_[i].address == expected_[i].address) &&
-           (expected_[i].reason == nullptr ||
-            reports_[i].message.find(expected_[i].reason) != std::string::npos);
-  if (!same) {
+  if (!std::equal(reports_.begin(), reports_.end(), expected_.begin(), expected_.end(),
+                  [](const Seen& r, const Expected& e) {
+                    return r.kind == e.kind &&
+                           (e.address == kAnyAddress || r.address == e.address) &&
+                           (e.reason == nullptr || r.message.find(e.reason) != std::string::npos);
+                  })) {
     std::string what = "reports differ (MU1): expected";
     for (const Expected& e : expected_)
       what += std::string(" [") + error_kind_name(e.kind) + " " +
@@ -1472,21 +1328,16 @@ void HeapChecker::walk(bool with_validate) {
   if (!same_blocks) { // say where: both lists sorted, the first difference
     std::vector<FreeBlock>& want = model_blocks_;
     pages_.free_blocks(want); // by zone, then pfn
-    auto key = [](const FreeBlock& b) { return std::make_tuple(b.zone, b.pfn, b.order); };
     std::sort(got.begin(), got.end(),
-              [&](const FreeBlock& x, const FreeBlock& y) { return key(x) < key(y); });
+              [](const FreeBlock& x, const FreeBlock& y) { return block_key(x) < block_key(y); });
     std::string what = cat("free blocks differ (AC3): heap ", got.size(), ", model ", want.size());
-    for (std::size_t i = 0; i < std::max(got.size(), want.size()); ++i) {
-      if (i < got.size() && i < want.size() && key(got[i]) == key(want[i]))
-        continue;
-      if (i < got.size())
-        what +=
-            cat("; heap has zone ", got[i].zone, " pfn ", hex(got[i].pfn), " order ", got[i].order);
-      if (i < want.size())
-        what += cat("; model has zone ", want[i].zone, " pfn ", hex(want[i].pfn), " order ",
-                    want[i].order);
-      break;
-    }
+    const auto [g, w] = std::mismatch(
+        got.begin(), got.end(), want.begin(), want.end(),
+        [](const FreeBlock& x, const FreeBlock& y) { return block_key(x) == block_key(y); });
+    if (g != got.end())
+      what += cat("; heap has zone ", g->zone, " pfn ", hex(g->pfn), " order ", g->order);
+    if (w != want.end())
+      what += cat("; model has zone ", w->zone, " pfn ", hex(w->pfn), " order ", w->order);
     fail(what);
   }
   // page_info of the first and the last page of every free block names that block.
@@ -1550,24 +1401,12 @@ void HeapChecker::walk(bool with_validate) {
 }
 
 void HeapChecker::finish() {
-  for (Handle h = 0; h < allocs_.size(); ++h) {
-    const Allocation& a = allocs_[h];
-    if (!a.live)
-      continue;
-    Op op;
-    op.kind = OpKind::Free;
-    op.handle = h;
-    op.route = FreeRoute::Own;
-    apply(op);
-  }
-  for (CacheId cn = 0; cn < created_.size(); ++cn) {
-    if (!caches_[created_[cn]].live)
-      continue;
-    Op op;
-    op.kind = OpKind::CacheDestroy;
-    op.cache = cn;
-    apply(op);
-  }
+  for (Handle h = 0; h < allocs_.size(); ++h)
+    if (allocs_[h].live)
+      apply(Op{.kind = OpKind::Free, .handle = h, .route = FreeRoute::Own});
+  for (CacheId cn = 0; cn < created_.size(); ++cn)
+    if (caches_[created_[cn]].live)
+      apply(Op{.kind = OpKind::CacheDestroy, .cache = cn});
   heap_->flush_cpu_slabs();
   for (std::uint32_t i = 0; i < caches_.size(); ++i) {
     ModelCache& c = caches_[i];
@@ -1582,11 +1421,9 @@ void HeapChecker::finish() {
   walk();
   std::vector<FreeBlock>& now = model_blocks_;
   pages_.free_blocks(now);
-  const bool initial =
-      std::equal(now.begin(), now.end(), initial_blocks_.begin(), initial_blocks_.end(),
-                 [](const FreeBlock& x, const FreeBlock& y) {
-                   return x.zone == y.zone && x.pfn == y.pfn && x.order == y.order;
-                 });
+  const bool initial = std::equal(
+      now.begin(), now.end(), initial_blocks_.begin(), initial_blocks_.end(),
+      [](const FreeBlock& x, const FreeBlock& y) { return block_key(x) == block_key(y); });
   if (!initial)
     fail("after freeing everything the free blocks are not the initial ones (AC4)");
 }

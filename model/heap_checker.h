@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -108,7 +109,6 @@ using IdMap = std::vector<std::pair<std::uint64_t, std::uint32_t>>;
 
 struct CheckerOptions {
   unsigned walk_interval = 256; // full walk every N ops (0: only on Validate and in finish)
-  bool via_c_api = false;       // call the C functions on the C API's default heap
 };
 
 class HeapChecker {
@@ -127,7 +127,6 @@ public:
   // options parse to.
   int init_c(const Config& cfg, const char* options, void* region, std::size_t bytes,
              CheckerOptions opts = {});
-  bool initialized() const { return heap_ != nullptr && heap_->initialized(); }
   // Forgets the heap (destroying the checker's own) and the model, keeping their storage, so
   // one checker can run input after input without allocating; init() and init_c() call it.
   void reset();
@@ -147,12 +146,10 @@ public:
   const Allocation& allocation(Handle h) const { return allocs_[h]; }
   std::size_t handle_count() const { return allocs_.size(); }
   std::size_t cache_count() const { return created_.size(); }
-  // Model caches with at least one slab with slack past its last object (for Where::SlabTail).
-  const std::vector<ModelSlab>& slabs() const { return slabs_; }
 
   // Byte i of handle h's fill pattern.
-  static unsigned char pattern(Handle h, std::size_t i) { return pattern_byte(splitmix(h), i); }
-  // Byte i of the pattern whose seed word is splitmix(h).
+  static unsigned char pattern(Handle h, std::size_t i) { return pattern_byte(splitmix64(h), i); }
+  // Byte i of the pattern whose seed word is splitmix64(h).
   static unsigned char pattern_byte(std::uint64_t word, std::size_t i) {
     return static_cast<unsigned char>((word >> ((i & 7) * 8)) + (i >> 3) * 29);
   }
@@ -176,8 +173,6 @@ private:
     std::uintptr_t address = 0;
     const char* reason = nullptr; // kfree's: why the pointer is no object
   };
-  static std::uint64_t splitmix(std::uint64_t x);
-  static struct kmem_cache* ptr_of_cache(std::uintptr_t p);
   // Throws CheckError with cat(parts...), the config and the ops so far.
   template <class... Parts> [[noreturn]] void fail(const Parts&... parts) const {
     fail_with(cat(parts...));
@@ -186,15 +181,14 @@ private:
   void start(const Config& cfg, CheckerOptions opts);
 
   void run(const Op& op);
-  void do_kmalloc(const Op& op);
+  // The ops that create #n (creates_handle): #n exists whether or not the call succeeds; the
+  // op's injected failures are armed for the call and judge a NULL; a live #n is then filled.
+  void do_alloc(const Op& op);
   void do_krealloc(const Op& op);
   void do_ksize(const Op& op);
   void do_create(const Op& op);
-  void do_cache_alloc(const Op& op);
   void do_shrink_destroy(const Op& op);
-  void do_alloc_pages(const Op& op);
-  void do_free(const Op& op);
-  void do_free_at(const Op& op);
+  void do_free(const Op& op); // Free and FreeAt
   void do_bad_cache(const Op& op);
   void check_index(std::size_t size); // kmalloc_index and kmalloc_size_roundup against the model
   void do_check_size(const Op& op);
@@ -208,6 +202,8 @@ private:
                     std::size_t requested, const char* what);
   bool page_null_allowed(gfp_t gfp, unsigned order);
   bool object_null_allowed(std::uint32_t cache, gfp_t gfp); // after a NULL from the cache
+  // The order of the cache's next new slab under the rules, or none when both attempts fail.
+  std::optional<unsigned> new_slab_order(const ModelCache& c, gfp_t slab_gfp) const;
   gfp_t slab_gfp(const ModelCache& c, gfp_t gfp) const;
   // Learns which of the cache's possibly empty slabs went back to the page allocator.
   void settle(std::uint32_t cache, bool all_must_go);
@@ -218,8 +214,14 @@ private:
                          std::uintptr_t cache_ptr) const;
   void commit_free(Handle h);
   void release(const Allocation& a);
-  unsigned arm_injection();
-  void disarm_injection(unsigned armed);
+  // Arms fail_next_'s injected page allocation failures for one allocating op; on leaving the
+  // op disarms them and clears fail_next_ (which judges a NULL until then).
+  struct Injection {
+    HeapChecker& c;
+    unsigned armed;
+    explicit Injection(HeapChecker& checker);
+    ~Injection();
+  };
   // Frees addr by route as judge_free says it must go (a report, a no-op, or the free of the
   // handle it returns; `own` is the op's handle, for the history).
   Handle free_checked(FreeRoute route, std::uintptr_t addr, unsigned order,
@@ -228,7 +230,9 @@ private:
   void call_free(FreeRoute route, std::uintptr_t addr, unsigned order, std::uintptr_t cache_ptr);
   void fill(Handle h);
   void check_content(Handle h, const char* when) const;
-  void expect(ErrorKind kind, std::uintptr_t address, const char* reason = nullptr);
+  void expect(ErrorKind kind, std::uintptr_t address, const char* reason = nullptr) {
+    expected_.push_back(Expected{kind, address, reason});
+  }
   // A misuse op: expect its report.
   void misuse(ErrorKind kind, std::uintptr_t address, const char* reason = nullptr) {
     expect(kind, address, reason);
@@ -238,7 +242,6 @@ private:
   void check_reports();
   void check_counts();
   std::string zone_mismatch() const;
-  std::uint32_t cache_by_ptr(std::uintptr_t ptr) const;
   std::uint32_t kmalloc_cache_of(const model::front::Prediction& pred) const;
 
   Heap own_heap_;

@@ -65,16 +65,9 @@ std::string free_args(const Op& op) {
 } // namespace
 
 bool creates_handle(OpKind kind) {
-  switch (kind) {
-  case OpKind::Kmalloc:
-  case OpKind::Kzalloc:
-  case OpKind::KmallocArray:
-  case OpKind::Kcalloc:
-  case OpKind::CacheAlloc:
-  case OpKind::CacheZalloc:
-  case OpKind::AllocPages: return true;
-  default: return false;
-  }
+  return kind == OpKind::Kmalloc || kind == OpKind::Kzalloc || kind == OpKind::KmallocArray ||
+         kind == OpKind::Kcalloc || kind == OpKind::CacheAlloc || kind == OpKind::CacheZalloc ||
+         kind == OpKind::AllocPages;
 }
 
 const char* op_name(OpKind kind) {

@@ -1,6 +1,7 @@
 // model/option_spec.cpp - see option_spec.h for the grammar.
 #include "model/option_spec.h"
 
+#include <bit>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -88,10 +89,7 @@ std::optional<u64> value_of(Kind kind, std::string_view s) {
 }
 
 bool pow2_between(u64 v, u64 lo, u64 hi) {
-  for (u64 p = lo; p <= hi; p *= 2)
-    if (v == p)
-      return true;
-  return false;
+  return std::has_single_bit(v) && v >= lo && v <= hi;
 }
 
 // validate_config's rules, in the order the allocator checks them (the order is observed; each
@@ -139,9 +137,7 @@ std::string broken_rule(const Config& c) {
 }
 
 OptionPrediction fail(std::string key) {
-  OptionPrediction p;
-  p.key = std::move(key);
-  return p;
+  return OptionPrediction{false, std::move(key), Config{}};
 }
 
 } // namespace
@@ -196,10 +192,7 @@ OptionPrediction predict_options(std::string_view text, const Config& base) {
   std::string broken = broken_rule(cfg);
   if (!broken.empty())
     return fail(std::move(broken));
-  OptionPrediction p;
-  p.ok = true;
-  p.cfg = cfg;
-  return p;
+  return OptionPrediction{true, "", cfg};
 }
 
 } // namespace km::model

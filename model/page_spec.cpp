@@ -7,14 +7,6 @@
 
 namespace km::oracle {
 
-namespace {
-
-std::uintptr_t pages_in(unsigned order) {
-  return std::uintptr_t{1} << order;
-}
-
-} // namespace
-
 void PageSpec::init(const Config& cfg, std::uintptr_t arena_start, std::size_t npages,
                     std::size_t metadata_pages) {
   std::fill(std::begin(by_use_), std::end(by_use_), 0);
@@ -73,13 +65,6 @@ bool PageSpec::is_free_block(unsigned zone, std::uintptr_t pfn, unsigned order) 
          use(pfn).use == Use::Free && use(pfn).id == order;
 }
 
-std::size_t PageSpec::free_block_count() const {
-  std::size_t n = 0;
-  for (std::size_t c : nr_free_)
-    n += c;
-  return n;
-}
-
 // A free block joins its zone, then the merge closure: while its buddy (pfn ^ 2^order) is free
 // at the same order in the same zone, both leave and the lower one joins one order up.
 void PageSpec::insert_free(unsigned zone, std::uintptr_t pfn, unsigned order) {
@@ -97,14 +82,6 @@ void PageSpec::insert_free(unsigned zone, std::uintptr_t pfn, unsigned order) {
     use_[pfn - start_pfn_ + i] = PageUse{Use::Free, static_cast<std::uint32_t>(order)};
 }
 
-bool PageSpec::free_block_of(std::uintptr_t pfn, std::uintptr_t& head, unsigned& order) const {
-  if (pfn < start_pfn_ || pfn >= start_pfn_ + npages_ || use(pfn).use != Use::Free)
-    return false;
-  order = use(pfn).id; // a free page's id is its block's order
-  head = pfn & ~(pages_in(order) - 1);
-  return true;
-}
-
 std::optional<std::pair<unsigned, unsigned>> PageSpec::must_split(gfp_t gfp, unsigned order) const {
   const unsigned normal = nr_zones() - 1;
   const unsigned zonelist[2] = {(gfp & __GFP_DMA) != 0 ? 0u : normal, 0u};
@@ -120,19 +97,18 @@ std::string PageSpec::take(gfp_t gfp, unsigned order, std::uintptr_t pfn, Use us
                            std::uint32_t id) {
   const auto split = must_split(gfp, order);
   if (!split)
-    return "no zone of the zonelist has a free block of order >= " + std::to_string(order);
+    return cat("no zone of the zonelist has a free block of order >= ", order);
   const std::uintptr_t addr = pfn << page_shift_;
   if (pfn % pages_in(order) != 0)
-    return hex(addr) + " is not aligned to its order " + std::to_string(order);
-  std::uintptr_t head = 0;
-  unsigned block_order = 0;
-  if (!free_block_of(pfn, head, block_order))
-    return hex(addr) + " is not a free page";
+    return cat(hex(addr), " is not aligned to its order ", order);
+  if (pfn < start_pfn_ || pfn >= start_pfn_ + npages_ || use_[pfn - start_pfn_].use != Use::Free)
+    return cat(hex(addr), " is not a free page");
+  unsigned block_order = use_[pfn - start_pfn_].id; // a free page's id is its block's order
+  std::uintptr_t head = pfn & ~(pages_in(block_order) - 1);
   const unsigned zone = zone_of(pfn);
   if (zone != split->first || block_order != split->second)
-    return hex(addr) + " lies in a free block of zone " + std::to_string(zone) + " order " +
-           std::to_string(block_order) + "; the rule picks zone " + std::to_string(split->first) +
-           " order " + std::to_string(split->second);
+    return cat(hex(addr), " lies in a free block of zone ", zone, " order ", block_order,
+               "; the rule picks zone ", split->first, " order ", split->second);
   --count(zone, block_order);
   zone_free_[zone] -= pages_in(block_order);
   // The block is halved until it has the requested order; the halves without pfn stay free.

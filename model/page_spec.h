@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,8 +64,6 @@ public:
   std::string take(gfp_t gfp, unsigned order, std::uintptr_t pfn, Use use, std::uint32_t id);
   // Gives [pfn, pfn + 2^order) back: free, then merged with free buddies of its zone.
   void release(std::uintptr_t pfn, unsigned order);
-  // The free block holding pfn (false when the page is not free).
-  bool free_block_of(std::uintptr_t pfn, std::uintptr_t& head, unsigned& order) const;
 
   std::size_t nr_free(unsigned zone, unsigned order) const {
     return nr_free_[zone * (max_order_ + 1) + order];
@@ -72,12 +71,15 @@ public:
   std::size_t zone_free_pages(unsigned zone) const { return zone_free_[zone]; }
   // Whether [pfn, pfn + 2^order) is one free block of zone (order <= max_order()).
   bool is_free_block(unsigned zone, std::uintptr_t pfn, unsigned order) const;
-  std::size_t free_block_count() const;
+  std::size_t free_block_count() const {
+    return std::accumulate(nr_free_.begin(), nr_free_.end(), std::size_t{0});
+  }
   std::size_t pages_used_for(Use use) const { return by_use_[static_cast<unsigned>(use)]; }
   // Every free block, by zone, then pfn, into out (which is cleared first).
   void free_blocks(std::vector<FreeBlock>& out) const;
 
 private:
+  static std::uintptr_t pages_in(unsigned order) { return std::uintptr_t{1} << order; }
   void mark(std::uintptr_t pfn, unsigned order, Use use, std::uint32_t id);
   void insert_free(unsigned zone, std::uintptr_t pfn, unsigned order);
   std::size_t& count(unsigned zone, unsigned order) {

@@ -2,28 +2,11 @@
 #include "model/size_class_model.h"
 
 #include <algorithm>
+#include <bit>
+
+#include "model/text.h"
 
 namespace km::model::front {
-
-namespace {
-
-std::size_t pow2(unsigned shift) {
-  return std::size_t{1} << shift;
-}
-
-bool is_power_of_two(std::size_t v) {
-  return v != 0 && (v & (v - 1)) == 0;
-}
-
-// The largest power of two dividing v (v > 0), by halving.
-std::size_t largest_pow2_divisor(std::size_t v) {
-  std::size_t d = 1;
-  while (v % (d * 2) == 0)
-    d *= 2;
-  return d;
-}
-
-} // namespace
 
 const char* path_name(Path path) {
   switch (path) {
@@ -66,15 +49,9 @@ void SizeClassModel::init(const Config& cfg) {
   index_table_.clear();
   if (profile_ == Profile::None)
     return;
-  for (unsigned s = shift_low_; s <= shift_high_; ++s)
-    caches_.push_back(pow2(s));
-  if (min_size_ <= 32)
-    caches_.push_back(96);
-  if (min_size_ <= 64)
-    caches_.push_back(192);
-  std::sort(caches_.begin(), caches_.end());
-
-  // kmalloc_index(): the seed's list, from KMALLOC_MIN_SIZE up to 2 MiB (6.1+) or 64 MiB (4.x).
+  // kmalloc_index(): the seed's list, from KMALLOC_MIN_SIZE up to 2 MiB (6.1+) or 64 MiB (4.x),
+  // with 96 (index 1) iff KMALLOC_MIN_SIZE <= 32 and 192 (index 2) iff it is <= 64. The caches
+  // (create_kmalloc_caches) are its sizes up to KMALLOC_MAX_CACHE_SIZE.
   const unsigned top = slab4 ? 26 : 21;
   for (unsigned s = shift_low_; s <= top; ++s)
     index_table_.push_back({pow2(s), static_cast<int>(s)});
@@ -84,6 +61,9 @@ void SizeClassModel::init(const Config& cfg) {
     index_table_.push_back({192, 2});
   std::sort(index_table_.begin(), index_table_.end(),
             [](const IndexEntry& a, const IndexEntry& b) { return a.size < b.size; });
+  for (const IndexEntry& e : index_table_)
+    if (e.size <= max_cache_size_)
+      caches_.push_back(e.size);
 }
 
 std::size_t SizeClassModel::class_size(std::size_t size) const {
@@ -105,10 +85,7 @@ int SizeClassModel::kmalloc_index(std::size_t size) const {
 }
 
 unsigned SizeClassModel::get_order(std::size_t size) const {
-  unsigned order = 0;
-  while ((page_size_ << order) < size)
-    ++order;
-  return order;
+  return oracle::get_order(size, page_size_);
 }
 
 std::size_t SizeClassModel::kmalloc_size_roundup(std::size_t size) const {
@@ -142,10 +119,10 @@ std::string SizeClassModel::cache_name(CacheType type, std::size_t bytes) const 
 
 std::size_t SizeClassModel::class_align(std::size_t bytes) const {
   std::size_t align = minalign_;
-  if (is_power_of_two(bytes))
-    align = std::max(align, bytes); // 5.4+: natural alignment of power-of-two sizes
-  else if (profile_ == Profile::Linux6)
-    align = std::max(align, largest_pow2_divisor(bytes)); // 6.11+: 96 -> 32, 192 -> 64
+  if (std::has_single_bit(bytes))
+    align = std::max(align, bytes);     // 5.4+: natural alignment of power-of-two sizes
+  else if (profile_ == Profile::Linux6) // 6.11+: the largest power of two dividing the size
+    align = std::max(align, std::size_t{1} << std::countr_zero(bytes)); // 96 -> 32, 192 -> 64
   return align;
 }
 
@@ -153,20 +130,17 @@ Prediction SizeClassModel::predict(std::size_t size, gfp_t gfp) const {
   Prediction p;
   p.dma = (gfp & __GFP_DMA) != 0;
   p.type = cache_type(gfp);
-  const bool nowarn = (gfp & __GFP_NOWARN) != 0;
-  if ((gfp & ~__GFP_BITS_MASK) != 0) {
-    p.path = Path::InvalidGfp;
-    p.warn = !nowarn;
-    p.report = ErrorKind::InvalidGfp;
+  auto refuse = [&](Path path, ErrorKind report) { // NULL, with a report unless __GFP_NOWARN
+    p.path = path;
+    p.warn = (gfp & __GFP_NOWARN) == 0;
+    p.report = report;
     return p;
-  }
+  };
+  if ((gfp & ~__GFP_BITS_MASK) != 0)
+    return refuse(Path::InvalidGfp, ErrorKind::InvalidGfp);
   if (size > max_cache_size_) {
-    if (size > max_size_) {
-      p.path = Path::TooLarge;
-      p.warn = !nowarn;
-      p.report = ErrorKind::SizeTooLarge;
-      return p;
-    }
+    if (size > max_size_)
+      return refuse(Path::TooLarge, ErrorKind::SizeTooLarge);
     p.path = Path::Large;
     p.order = get_order(size);
     p.ksize = page_size_ << p.order;
@@ -187,14 +161,11 @@ Prediction SizeClassModel::predict(std::size_t size, gfp_t gfp) const {
 
 std::string SizeClassModel::describe() const {
   std::string out =
-      std::string(profile_name(profile_)) + " page_shift=" + std::to_string(page_shift_) +
-      " max_order=" + std::to_string(max_order_) + " min_size=" + std::to_string(min_size_) +
-      " max_cache_size=" + std::to_string(max_cache_size_) +
-      " max_size=" + std::to_string(max_size_) + ": caches";
-  for (std::size_t i = 0; i < caches_.size(); ++i) {
-    out += i == 0 ? ' ' : ',';
-    out += std::to_string(caches_[i]);
-  }
+      oracle::cat(profile_name(profile_), " page_shift=", page_shift_, " max_order=", max_order_,
+                  " min_size=", min_size_, " max_cache_size=", max_cache_size_,
+                  " max_size=", max_size_, ": caches");
+  for (std::size_t i = 0; i < caches_.size(); ++i)
+    out += oracle::cat(i == 0 ? " " : ",", caches_[i]);
   return out;
 }
 

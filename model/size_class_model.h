@@ -57,13 +57,7 @@ public:
   explicit SizeClassModel(const Config& cfg) { init(cfg); }
   void init(const Config& cfg);
 
-  Profile profile() const { return profile_; }
   std::size_t page_size() const { return page_size_; }
-  std::size_t min_size() const { return min_size_; } // KMALLOC_MIN_SIZE
-  std::size_t minalign() const { return minalign_; } // ARCH_KMALLOC_MINALIGN
-  unsigned shift_low() const { return shift_low_; }
-  unsigned shift_high() const { return shift_high_; }
-  unsigned shift_max() const { return shift_max_; }
   std::size_t max_cache_size() const { return max_cache_size_; } // KMALLOC_MAX_CACHE_SIZE
   std::size_t max_size() const { return max_size_; }             // KMALLOC_MAX_SIZE
   bool has_reclaim_type() const { return profile_ == Profile::Linux6; }
@@ -87,6 +81,7 @@ public:
   std::string describe() const;
 
 private:
+  static std::size_t pow2(unsigned shift) { return std::size_t{1} << shift; }
   struct IndexEntry {
     std::size_t size;
     int index;
@@ -95,9 +90,9 @@ private:
   unsigned page_shift_ = 12;
   unsigned max_order_ = 10;
   std::size_t page_size_ = 4096;
-  std::size_t min_size_ = 8;
-  std::size_t minalign_ = 8;
-  unsigned shift_low_ = 3, shift_high_ = 13, shift_max_ = 22;
+  std::size_t min_size_ = 8;                                  // KMALLOC_MIN_SIZE
+  std::size_t minalign_ = 8;                                  // ARCH_KMALLOC_MINALIGN
+  unsigned shift_low_ = 3, shift_high_ = 13, shift_max_ = 22; // KMALLOC_SHIFT_LOW, _HIGH, _MAX
   std::size_t max_cache_size_ = 0, max_size_ = 0;
   std::vector<std::size_t> caches_;     // ascending
   std::vector<IndexEntry> index_table_; // ascending; the seed's kmalloc_index() table

@@ -2,7 +2,7 @@
 #include "model/slab_layout_spec.h"
 
 #include <algorithm>
-#include <optional>
+#include <bit>
 #include <utility>
 
 #include "model/text.h"
@@ -19,48 +19,6 @@ std::uint64_t round_up(std::uint64_t x, std::uint64_t a) {
   return (x + a - 1) / a * a;
 }
 
-// fls(x): 1-based index of the highest set bit, 0 for 0.
-unsigned fls(unsigned x) {
-  unsigned n = 0;
-  while (x != 0) {
-    ++n;
-    x >>= 1;
-  }
-  return n;
-}
-
-bool is_pow2(unsigned x) {
-  return x != 0 && (x & (x - 1)) == 0;
-}
-
-// get_order(size): the smallest order whose block of pages holds size bytes.
-unsigned order_for(std::uint64_t size, std::uint64_t page) {
-  unsigned order = 0;
-  while ((page << order) < size)
-    ++order;
-  return order;
-}
-
-} // namespace
-
-// calculate_alignment (mm/slab_common.c), stated as what it guarantees rather than as the
-// kernel's halving loop: a SLAB_HWCACHE_ALIGN object is placed in the smallest power-of-two slot
-// that holds it, but never in more than one cache line ("if the object is small, objects share a
-// line"); the caller's align and ARCH_SLAB_MINALIGN are lower bounds; the result is a whole
-// number of pointers.
-unsigned calc_alignment(slab_flags_t flags, unsigned align, unsigned size, unsigned cache_line) {
-  std::uint64_t want = std::max(align, kMinAlign);
-  if ((flags & SLAB_HWCACHE_ALIGN) != 0) {
-    std::uint64_t slot = 1;
-    while (slot < size && slot < cache_line)
-      slot <<= 1; // the smallest power of two >= size, capped at the cache line
-    want = std::max<std::uint64_t>(want, slot);
-  }
-  return static_cast<unsigned>(round_up(want, kPointer));
-}
-
-namespace {
-
 // What one slab of a given order would be for objects of `size` bytes.
 struct Candidate {
   unsigned order = 0;
@@ -70,12 +28,8 @@ struct Candidate {
 };
 
 Candidate candidate(unsigned order, unsigned size, unsigned page_shift) {
-  Candidate c;
-  c.order = order;
-  c.bytes = std::uint64_t{1} << (page_shift + order);
-  c.objects = c.bytes / size;
-  c.waste = c.bytes - c.objects * size;
-  return c;
+  const std::uint64_t bytes = std::uint64_t{1} << (page_shift + order);
+  return Candidate{order, bytes, bytes / size, bytes % size};
 }
 
 // The waste tolerances the kernel tries, tightest first: 1/16, 1/8, 1/4 (and 1/2 since 6.7).
@@ -86,7 +40,7 @@ bool waste_within(const Candidate& c, unsigned f) {
 
 // The number of objects the kernel wants per slab: slab_min_objects=, or 4 * (fls(cpus) + 1).
 std::uint64_t wanted_objects(const Config& cfg) {
-  return cfg.slub_min_objects != 0 ? cfg.slub_min_objects : 4 * (fls(cfg.nr_cpus) + 1);
+  return cfg.slub_min_objects != 0 ? cfg.slub_min_objects : 4 * (std::bit_width(cfg.nr_cpus) + 1);
 }
 
 // MAX_OBJS_PER_PAGE: slab->objects is 15 bits. When even the smallest allowed slab would hold
@@ -111,8 +65,8 @@ int one_object_order(unsigned lowest, unsigned size, unsigned page_shift, unsign
 // 6.8 and 6.18 alike). The kernel comment: start at the order min_objects needs (or
 // slab_min_order), accept at most 1/16 waste and find the smallest such order up to
 // slab_max_order; else accept more waste (1/8, 1/4, 1/2) and try again; 1/2 accepts the
-// min_objects order as long as one object fits within slab_max_order. As a choice: among the
-// allowed orders, minimise (the tightest tolerance passed, order).
+// min_objects order as long as one object fits within slab_max_order. As a choice: the tightest
+// tolerance some allowed order passes, and the smallest order that passes it.
 int order_linux67(unsigned size, const Config& cfg) {
   const unsigned ps = cfg.page_shift;
   const unsigned top = std::min(cfg.slub_max_order, cfg.max_order);
@@ -120,28 +74,15 @@ int order_linux67(unsigned size, const Config& cfg) {
   const std::uint64_t at_top = std::max<std::uint64_t>(candidate(top, size, ps).objects, 1);
   const std::uint64_t wanted = std::min(wanted_objects(cfg), at_top);
   // The lowest order holding `wanted` objects (get_order(wanted * size)), or slab_min_order.
-  unsigned lowest = 0;
-  while ((std::uint64_t{1} << (ps + lowest)) < wanted * size)
-    ++lowest;
-  lowest = std::max(lowest, floor_order);
+  const unsigned lowest =
+      std::max(oracle::get_order(wanted * size, std::uint64_t{1} << ps), floor_order);
   if (candidate(lowest, size, ps).objects > kMaxObjs)
     return largest_order_under_obj_limit(size, ps);
 
-  constexpr unsigned kTolerances[] = {16, 8, 4, 2};
-  std::optional<std::pair<unsigned, unsigned>> best; // (tolerance index, order)
-  for (unsigned o = lowest; o <= top; ++o) {
-    const Candidate c = candidate(o, size, ps);
-    for (unsigned t = 0; t < 4; ++t) {
-      if (waste_within(c, kTolerances[t])) {
-        const std::pair<unsigned, unsigned> key{t, o};
-        if (!best || key < *best)
-          best = key;
-        break;
-      }
-    }
-  }
-  if (best)
-    return static_cast<int>(best->second);
+  for (unsigned f : {16u, 8u, 4u, 2u})
+    for (unsigned o = lowest; o <= top; ++o)
+      if (waste_within(candidate(o, size, ps), f))
+        return static_cast<int>(o);
   return one_object_order(0, size, ps, cfg.max_order);
 }
 
@@ -175,14 +116,26 @@ int order_linux66(unsigned size, const Config& cfg) {
 
 } // namespace
 
+// calculate_alignment (mm/slab_common.c), stated as what it guarantees rather than as the
+// kernel's halving loop: a SLAB_HWCACHE_ALIGN object is placed in the smallest power-of-two slot
+// that holds it, but never in more than one cache line ("if the object is small, objects share a
+// line"); the caller's align and ARCH_SLAB_MINALIGN are lower bounds; the result is a whole
+// number of pointers.
+unsigned calc_alignment(slab_flags_t flags, unsigned align, unsigned size, unsigned cache_line) {
+  std::uint64_t want = std::max(align, kMinAlign);
+  if ((flags & SLAB_HWCACHE_ALIGN) != 0) {
+    std::uint64_t slot = 1;
+    while (slot < size && slot < cache_line)
+      slot <<= 1; // the smallest power of two >= size, capped at the cache line
+    want = std::max<std::uint64_t>(want, slot);
+  }
+  return static_cast<unsigned>(round_up(want, kPointer));
+}
+
 int calc_order(unsigned size, const Config& cfg, KernelRule rule) {
   if (size == 0)
     return -1;
   return rule == KernelRule::Linux66 ? order_linux66(size, cfg) : order_linux67(size, cfg);
-}
-
-int calc_order(unsigned size, const Config& cfg) {
-  return calc_order(size, cfg, KernelRule::Linux67);
 }
 
 unsigned calc_min_partial(unsigned size) {
@@ -198,18 +151,16 @@ ModelLayout calc_layout(const Config& cfg, unsigned size, unsigned align, slab_f
   constexpr slab_flags_t kSupported = SLAB_CONSISTENCY_CHECKS | SLAB_KMALLOC | SLAB_HWCACHE_ALIGN |
                                       SLAB_CACHE_DMA | SLAB_RECLAIM_ACCOUNT | SLAB_PANIC |
                                       SLAB_NO_MERGE | SLAB_ACCOUNT;
-  if (size == 0) {
-    l.why = "size 0";
+  auto refuse = [&](std::string why) {
+    l.why = std::move(why);
     return l;
-  }
-  if (align != 0 && !is_pow2(align)) {
-    l.why = "align is not a power of two";
-    return l;
-  }
-  if ((flags & ~kSupported) != 0) {
-    l.why = "unsupported flags " + oracle::slab_flags_to_string(flags & ~kSupported);
-    return l;
-  }
+  };
+  if (size == 0)
+    return refuse("size 0");
+  if (align != 0 && !std::has_single_bit(align))
+    return refuse("align is not a power of two");
+  if ((flags & ~kSupported) != 0)
+    return refuse("unsupported flags " + oracle::slab_flags_to_string(flags & ~kSupported));
   const std::uint64_t page = std::uint64_t{1} << cfg.page_shift;
   l.object_size = size;
   l.align = calc_alignment(flags, align, size, cfg.cache_line_size);
@@ -224,20 +175,16 @@ ModelLayout calc_layout(const Config& cfg, unsigned size, unsigned align, slab_f
   l.offset = pointer_outside ? static_cast<unsigned>(words * kPointer)
                              : static_cast<unsigned>(size / 2 / kPointer * kPointer);
   const std::uint64_t used = (words + (pointer_outside ? 1 : 0)) * kPointer;
-  const std::uint64_t stride = (used + l.align - 1) / l.align * l.align;
-  if (stride > (page << cfg.max_order) || stride > 0xffffffffu) {
-    l.why = "object too large for max_order"; // the kernel's size is an unsigned int
-    return l;
-  }
+  const std::uint64_t stride = round_up(used, l.align);
+  if (stride > (page << cfg.max_order) || stride > 0xffffffffu)
+    return refuse("object too large for max_order"); // the kernel's size is an unsigned int
   l.size = static_cast<unsigned>(stride);
   const int order = calc_order(l.size, cfg);
-  if (order < 0) {
-    l.why = "object too large for max_order";
-    return l;
-  }
+  if (order < 0)
+    return refuse("object too large for max_order");
   l.order = static_cast<unsigned>(order);
   l.objects = static_cast<unsigned>((page << l.order) / l.size);
-  l.min_order = order_for(l.size, page);
+  l.min_order = oracle::get_order(l.size, page);
   l.min_objects = static_cast<unsigned>((page << l.min_order) / l.size);
   l.min_partial = calc_min_partial(l.size);
   l.ok = true;

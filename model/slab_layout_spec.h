@@ -44,8 +44,7 @@ enum class KernelRule : std::uint8_t {
 // 5.11/5.12 (commits 045ab8c9487b, 3286222fc609), nr_cpu_ids (possible cpus) before; so an
 // older kernel's dump needs nr_cpu_ids, which may exceed the cpus it shows (hotplug, VMs).
 // The 6.18 build machine's 235 rows, 2.6.32's 83 and 4.19's 142 all fit (slab_layout_kernel_test).
-int calc_order(unsigned size, const Config& cfg, KernelRule rule);
-int calc_order(unsigned size, const Config& cfg);
+int calc_order(unsigned size, const Config& cfg, KernelRule rule = KernelRule::Linux67);
 // clamp(ilog2(size) / 2, 5, 10).
 unsigned calc_min_partial(unsigned size);
 // Everything kmem_cache_create decides, or why it refuses.

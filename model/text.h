@@ -1,5 +1,5 @@
 // model/text.h - the small helpers every part of the oracle shares: hex(), cat(), the splitmix64
-// mixer (fill patterns and seeds) and the GFP / slab flag printers.
+// mixer (fill patterns and seeds), get_order() and the GFP / slab flag printers.
 #pragma once
 
 #include <concepts>
@@ -32,6 +32,13 @@ constexpr std::uint64_t splitmix64(std::uint64_t x) {
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
   return x ^ (x >> 31);
+}
+// get_order(): the smallest order whose block of `page`-byte pages holds `bytes` bytes.
+constexpr unsigned get_order(std::uint64_t bytes, std::uint64_t page) {
+  unsigned order = 0;
+  while ((page << order) < bytes)
+    ++order;
+  return order;
 }
 // "GFP_KERNEL|__GFP_DMA"; unnamed bits print as hex, no bits as "0".
 std::string gfp_to_string(gfp_t gfp);
