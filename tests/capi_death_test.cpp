@@ -204,13 +204,16 @@ TEST_F(KmallocContractDeathTest, KmallocInit_BadConfigIsEinvalAndNamesIt) {
         CHILD_CHECK(kmalloc_init("min_size=48") == kEinval);
         child_passed();
       },
-      testing::ExitedWithCode(0), "^kmalloc_init: min_size: must be a power of two");
+      testing::ExitedWithCode(0),
+      "^kmalloc_init: min_size \\(Config::kmalloc_min_size\\): must be a power of two");
   EXPECT_EXIT(
       {
         CHILD_CHECK(kmalloc_init("profile=linux-4-slab,min_size=16") == kEinval);
         child_passed();
       },
-      testing::ExitedWithCode(0), "^kmalloc_init: min_size: must be at least 32 for linux-4-slab");
+      testing::ExitedWithCode(0),
+      "^kmalloc_init: min_size \\(Config::kmalloc_min_size\\): must be at least 32 for "
+      "linux-4-slab");
   EXPECT_EXIT(
       {
         CHILD_CHECK(kmalloc_init("max_order=0") == kEinval);
@@ -274,7 +277,8 @@ TEST_F(KmallocContractDeathTest, DefaultHeap_BadEnvironmentAbortsNamingTheKey) {
         setenv("KMALLOC_OPTIONS", "min_size=48", 1);
         kmalloc(8, GFP_KERNEL);
       },
-      testing::KilledBySignal(SIGABRT), "min_size: must be a power of two");
+      testing::KilledBySignal(SIGABRT),
+      "min_size \\(Config::kmalloc_min_size\\): must be a power of two");
 }
 
 // ---- the default report handler: "Misuse is reported on stderr and aborts, as a kernel BUG

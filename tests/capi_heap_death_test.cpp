@@ -395,7 +395,7 @@ TEST_F(KmallocContractHeapDeathTest, InitRegion_BadOptionIsEinvalAndNamesIt) {
       },
       testing::ExitedWithCode(0),
       "^kmalloc_init_region: options: unknown key 'bogus'\n"
-      "kmalloc_init_region: min_size: must be a power of two.*\n$");
+      "kmalloc_init_region: min_size \\(Config::kmalloc_min_size\\): must be a power of two.*\n$");
 }
 
 TEST_F(KmallocContractHeapDeathTest, InitRegion_NullBaseIsEinval) {

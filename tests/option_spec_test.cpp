@@ -176,10 +176,8 @@ TEST(OptionSpec, ValuesAndProfilePlacement) {
 }
 
 // Status documents `field` as the offending Config field (README: "names the option key and the
-// Config field behind it"). DISAGREEMENT (allocator vs its docs, not fixed here): for a bad
-// min_size validate_config sets field = "min_size", not "kmalloc_min_size", and its message has
-// no "(Config::kmalloc_min_size)". Enable when the allocator or the docs are changed.
-TEST(OptionSpec, DISABLED_ValidateNamesTheConfigFieldOfMinSize) {
+// Config field behind it"): kmalloc_min_size, set by the option min_size.
+TEST(OptionSpec, ValidateNamesTheConfigFieldOfMinSize) {
   const Real r = run_real("min_size=7", km::Config{});
   ASSERT_FALSE(r.ok);
   EXPECT_EQ(r.field, "kmalloc_min_size");

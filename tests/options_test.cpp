@@ -314,12 +314,12 @@ void expect_init_rejected(const char* text, const char* field, const std::string
 }
 
 TEST(HeapInitOptions, BadCombinationsNameTheField) {
-  expect_init_rejected(
-      "profile=linux-6,min_size=48", "min_size",
-      "min_size: must be a power of two from 8 to 256 (KMALLOC_MIN_SIZE) (got 48)");
-  expect_init_rejected(
-      "profile=linux-4-slab,min_size=16", "min_size",
-      "min_size: must be at least 32 for linux-4-slab (KMALLOC_SHIFT_LOW 5) (got 16)");
+  expect_init_rejected("profile=linux-6,min_size=48", "kmalloc_min_size",
+                       "min_size (Config::kmalloc_min_size): must be a power of two from 8 to 256 "
+                       "(KMALLOC_MIN_SIZE) (got 48)");
+  expect_init_rejected("profile=linux-4-slab,min_size=16", "kmalloc_min_size",
+                       "min_size (Config::kmalloc_min_size): must be at least 32 for linux-4-slab "
+                       "(KMALLOC_SHIFT_LOW 5) (got 16)");
   expect_init_rejected(
       "profile=linux-6,max_order=0", "max_order",
       "max_order: must be at least 1 for linux-6 (kmalloc-<2*PAGE_SIZE> cache) (got 0)");
@@ -385,8 +385,9 @@ TEST(ValidateConfigMessages, MinSize) {
     c.kmalloc_min_size = bad;
     km::Status st;
     EXPECT_FALSE(km::validate_config(c, st));
-    expect_message(st, "min_size",
-                   ("min_size: must be a power of two from 8 to 256 (KMALLOC_MIN_SIZE) (got " +
+    expect_message(st, "kmalloc_min_size",
+                   ("min_size (Config::kmalloc_min_size): must be a power of two from 8 to 256 "
+                    "(KMALLOC_MIN_SIZE) (got " +
                     std::to_string(bad) + ")")
                        .c_str());
   }
@@ -401,8 +402,9 @@ TEST(ValidateConfigMessages, MinSize) {
                    c.profile = km::Profile::Linux4Slab;
                    c.kmalloc_min_size = 8;
                  }),
-                 "min_size",
-                 "min_size: must be at least 32 for linux-4-slab (KMALLOC_SHIFT_LOW 5) (got 8)");
+                 "kmalloc_min_size",
+                 "min_size (Config::kmalloc_min_size): must be at least 32 for linux-4-slab "
+                 "(KMALLOC_SHIFT_LOW 5) (got 8)");
 }
 
 TEST(ValidateConfigMessages, MaxOrderForLinux6) {

@@ -90,11 +90,11 @@ bool validate_config(const Config& cfg, Status& out) {
     return fail(out, "profile", "is not a known profile", static_cast<unsigned>(cfg.profile));
   const unsigned min_size = cfg.kmalloc_min_size;
   if (min_size != 0 && (min_size < 8 || min_size > 256 || (min_size & (min_size - 1)) != 0))
-    return fail(out, "min_size", "must be a power of two from 8 to 256 (KMALLOC_MIN_SIZE)",
+    return fail(out, "kmalloc_min_size", "must be a power of two from 8 to 256 (KMALLOC_MIN_SIZE)",
                 min_size);
   if (cfg.profile == Profile::Linux4Slab && min_size != 0 && min_size < 32)
-    return fail(out, "min_size", "must be at least 32 for linux-4-slab (KMALLOC_SHIFT_LOW 5)",
-                min_size);
+    return fail(out, "kmalloc_min_size",
+                "must be at least 32 for linux-4-slab (KMALLOC_SHIFT_LOW 5)", min_size);
   if (cfg.profile == Profile::Linux6 && cfg.max_order < 1)
     return fail(out, "max_order", "must be at least 1 for linux-6 (kmalloc-<2*PAGE_SIZE> cache)",
                 cfg.max_order);
