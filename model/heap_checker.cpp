@@ -374,15 +374,15 @@ void HeapChecker::run(const Op& op) {
   }
 }
 
-HeapChecker::Injection::Injection(HeapChecker& checker) : c(checker), armed(checker.fail_next_) {
-  if (armed != 0) // fail_next_ stays set: the op judges a NULL with it
-    c.heap_->inject_page_alloc_failures(armed);
+HeapChecker::Injection::Injection(HeapChecker& checker) : c(checker) {
+  if (c.fail_next_ != 0) // fail_next_ stays set: the op judges a NULL with it
+    c.heap_->inject_page_alloc_failures(c.fail_next_);
 }
 
 HeapChecker::Injection::~Injection() {
-  c.fail_next_ = 0;
-  if (armed != 0)
+  if (c.fail_next_ != 0)
     c.heap_->inject_page_alloc_failures(0);
+  c.fail_next_ = 0;
 }
 
 // ---------------------------------------------------------------- allocation
@@ -1038,8 +1038,8 @@ void HeapChecker::call_free(FreeRoute route, std::uintptr_t addr, unsigned order
   }
 }
 
-Handle HeapChecker::free_checked(FreeRoute route, std::uintptr_t addr, unsigned order,
-                                 std::uintptr_t cache_ptr, Handle own) {
+void HeapChecker::free_checked(FreeRoute route, std::uintptr_t addr, unsigned order,
+                               std::uintptr_t cache_ptr, Handle own) {
   const FreeVerdict v = judge_free(route, addr, order, cache_ptr);
   if (v.handle != kNone)
     check_content(v.handle, "before its free");
@@ -1051,21 +1051,20 @@ Handle HeapChecker::free_checked(FreeRoute route, std::uintptr_t addr, unsigned 
   } else if (v.handle != kNone) {
     if (v.handle != own)
       outcome_.frees = v.handle;
-    commit_free(v.handle);
+    commit_free(v.handle, route == FreeRoute::KfreeSensitive ? kWiped : kNone);
   }
-  return v.handle;
 }
 
 void HeapChecker::free_page_struct(struct page* pg, unsigned order) {
   c_ ? ::__free_pages(pg, order) : heap_->free_pages(pg, order);
 }
 
-void HeapChecker::release(const Allocation& a) {
+void HeapChecker::release(const Allocation& a, Handle leave) {
   if (a.kind != Kind::Object)
     return pages_.release(a.addr >> pages_.page_shift(), a.order);
   ModelSlab& s = slabs_[a.slab];
   ModelCache& c = caches_[a.cache];
-  slot(s, static_cast<unsigned>((a.addr - s.base) / c.layout.size)) = kNone;
+  slot(s, static_cast<unsigned>((a.addr - s.base) / c.layout.size)) = leave;
   --s.live;
   --c.live_objects;
   c.flushed = false;
@@ -1076,9 +1075,9 @@ void HeapChecker::release(const Allocation& a) {
   }
 }
 
-void HeapChecker::commit_free(Handle h) {
+void HeapChecker::commit_free(Handle h, Handle leave) {
   Allocation& a = allocs_[h];
-  release(a);
+  release(a, leave);
   a.live = false;
   --live_count_;
 }
@@ -1159,13 +1158,7 @@ void HeapChecker::do_free(const Op& op) {
       outcome_ = Outcome{Outcome::Shape::At, bad};
     return;
   }
-  // kfree_sensitive's verdict is kfree's; the zeroed slot is checked when it is next taken.
-  const Handle freed = free_checked(route, addr, order, cache_ptr, at ? kNone : op.handle);
-  if (freed != kNone && route == FreeRoute::KfreeSensitive && allocs_[freed].kind == Kind::Object) {
-    const Allocation& f = allocs_[freed];
-    const ModelSlab& s = slabs_[f.slab];
-    slot(s, static_cast<unsigned>((f.addr - s.base) / caches_[f.cache].layout.size)) = kWiped;
-  }
+  free_checked(route, addr, order, cache_ptr, at ? kNone : op.handle);
 }
 
 void HeapChecker::do_bad_cache(const Op& op) {

@@ -212,20 +212,21 @@ private:
   void release_slab(std::uint32_t slab);
   FreeVerdict judge_free(FreeRoute route, std::uintptr_t addr, unsigned order,
                          std::uintptr_t cache_ptr) const;
-  void commit_free(Handle h);
-  void release(const Allocation& a);
+  // Frees #h in the model; an object's slot is left `leave` (kNone, or kWiped after
+  // kfree_sensitive, whose verdict is kfree's: the zeroed slot is checked when next taken).
+  void commit_free(Handle h, Handle leave = kNone);
+  void release(const Allocation& a, Handle leave = kNone);
   // Arms fail_next_'s injected page allocation failures for one allocating op; on leaving the
   // op disarms them and clears fail_next_ (which judges a NULL until then).
   struct Injection {
     HeapChecker& c;
-    unsigned armed;
     explicit Injection(HeapChecker& checker);
     ~Injection();
   };
-  // Frees addr by route as judge_free says it must go (a report, a no-op, or the free of the
-  // handle it returns; `own` is the op's handle, for the history).
-  Handle free_checked(FreeRoute route, std::uintptr_t addr, unsigned order,
-                      std::uintptr_t cache_ptr, Handle own);
+  // Frees addr by route as judge_free says it must go (a report, a no-op, or the free of a
+  // handle; `own` is the op's handle, for the history).
+  void free_checked(FreeRoute route, std::uintptr_t addr, unsigned order, std::uintptr_t cache_ptr,
+                    Handle own);
   void free_page_struct(struct page* pg, unsigned order); // __free_pages
   void call_free(FreeRoute route, std::uintptr_t addr, unsigned order, std::uintptr_t cache_ptr);
   void fill(Handle h);
