@@ -28,6 +28,15 @@ bool power_of_two(std::size_t x) {
   return x != 0 && (x & (x - 1)) == 0;
 }
 
+// aligned_alloc and memalign: EINVAL for an alignment that is not a power of two.
+void* aligned_or_einval(std::size_t alignment, std::size_t size) {
+  if (!power_of_two(alignment)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return or_enomem(allocate_aligned(size, alignment));
+}
+
 std::size_t os_page() {
   return static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 }
@@ -94,20 +103,12 @@ KM_SHIM_EXPORT int posix_memalign(void** out, std::size_t alignment, std::size_t
 
 KM_SHIM_EXPORT void* aligned_alloc(std::size_t alignment, std::size_t size) {
   count(kAlignedAlloc);
-  if (!power_of_two(alignment)) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  return or_enomem(allocate_aligned(size, alignment));
+  return aligned_or_einval(alignment, size);
 }
 
 KM_SHIM_EXPORT void* memalign(std::size_t alignment, std::size_t size) {
   count(kMemalign);
-  if (!power_of_two(alignment)) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  return or_enomem(allocate_aligned(size, alignment));
+  return aligned_or_einval(alignment, size);
 }
 
 KM_SHIM_EXPORT void* valloc(std::size_t size) {
