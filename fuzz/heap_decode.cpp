@@ -232,7 +232,7 @@ namespace {
 
 // One item the option grammar refuses (it comes last, so a duplicate key does not hide it).
 constexpr const char* kBadItems[] = {
-    "cache_line_size=7", "bogus=1", "page_shift=13", "max_order=99", "min_size=48", "nr_cpus=0",
+    "cache_line_size=7", "bogus=1", "page_shift=13", "max_order=99", "min_size=48", "nr_cpus=8193",
     "hardened=2",        "=1",      "dma=12345",     "seed=-1",      "arena=1T",    "profile=linux",
     "slub_min_order=9"};
 

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "kmalloc/kmalloc.h"
+#include "model/cpu_spec.h"
 #include "model/text.h"
 
 namespace km::oracle {
@@ -229,8 +230,9 @@ int HeapChecker::init_c(const Config& cfg, const char* options, void* region, st
   return rc;
 }
 
-void HeapChecker::start(const Config& cfg, CheckerOptions opts) {
-  cfg_ = cfg;
+void HeapChecker::start(const Config& given, CheckerOptions opts) {
+  cfg_ = model::resolve_cpus(given); // nr_cpus=auto: the machine's count, as the model reads it
+  const Config& cfg = cfg_;
   opts_ = opts;
   Heap& heap = *heap_;
   const std::size_t npages = heap.arena_pages();
@@ -362,9 +364,11 @@ void HeapChecker::run(const Op& op) {
   case OpKind::Flush:
     heap_->flush_cpu_slabs();
     for (ModelCache& c : caches_)
-      c.forget_cpu_slabs();
+      forget_cpu_slabs(c);
     break;
   case OpKind::SetCpu:
+    if (opts_.threads)
+      return skip(); // set_cpu would end the heap's thread slots
     cpu_ = op.arg % cfg_.nr_cpus;
     heap_->set_cpu(cpu_);
     break;
@@ -416,6 +420,11 @@ void HeapChecker::do_alloc(const Op& op) {
   case OpKind::CacheAlloc: r = KM_API(kmem_cache_alloc, s, op.gfp); break;
   case OpKind::CacheZalloc: r = KM_API(kmem_cache_zalloc, s, op.gfp); break;
   default:
+    if (op.n != 0) { // __get_free_pages
+      r = ptr_of(c_ ? ::__get_free_pages(op.gfp, op.arg) : heap_->get_free_pages(op.gfp, op.arg));
+      pg = r != nullptr ? KM_API(virt_to_page, r) : nullptr;
+      break;
+    }
     pg = KM_API(alloc_pages, op.gfp, op.arg);
     r = pg != nullptr ? heap_->page_address(pg) : nullptr;
     break;
@@ -517,8 +526,8 @@ bool HeapChecker::object_null_allowed(std::uint32_t cache, gfp_t gfp) {
   if (cpu_ < c.cpu_slab.size())
     c.cpu_slab[cpu_] = kNone; // the cpu slab may have been given up before the page failed
   settle_all();
-  if (c.capacity > c.live_objects && (cfg_.nr_cpus == 1 || c.flushed))
-    return false; // a free object is reachable from every cpu
+  if (c.capacity > c.live_objects && !others_hold(c))
+    return false; // a free object is reachable from this cpu
   return !new_slab_order(c, slab_gfp(c, gfp)).has_value();
 }
 
@@ -560,7 +569,7 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
     // A new slab: the heap may make one only when no free object is reachable (empty slabs
     // that went back first).
     settle_all();
-    if (c.capacity > c.live_objects && (cfg_.nr_cpus == 1 || c.flushed))
+    if (c.capacity > c.live_objects && !others_hold(c))
       fail(call(), ": a new slab while the cache has ", c.capacity - c.live_objects,
            " free objects");
     const gfp_t g = slab_gfp(c, gfp);
@@ -608,11 +617,9 @@ void HeapChecker::accept_object(Handle h, std::uint32_t cache, gfp_t gfp, std::u
   held = h;
   ++s.live;
   ++c.live_objects;
-  c.flushed = false;
-  if ((c.flags & SLAB_CONSISTENCY_CHECKS) == 0) { // (a debug cache allocates from its lists)
-    c.cpu_slab.resize(cfg_.nr_cpus, kNone);
-    c.cpu_slab[cpu_] = u.id; // ___slab_alloc: every allocation comes from this cpu's slab
-  }
+  // ___slab_alloc: every allocation comes from this cpu's slab (a debug cache's: unknown).
+  c.cpu_slab.resize(cfg_.nr_cpus + (opts_.threads ? 1 : 0), kNone);
+  c.cpu_slab[cpu_] = (c.flags & SLAB_CONSISTENCY_CHECKS) != 0 ? kSomeSlab : u.id;
   ++live_count_;
   allocs_[h] = Allocation{.addr = p,
                           .requested = requested,
@@ -871,15 +878,15 @@ void HeapChecker::do_shrink_destroy(const Op& op) {
   if (op.kind == OpKind::CacheShrink) {
     const int ret = KM_API(kmem_cache_shrink, s);
     outcome_ = Outcome{Outcome::Shape::Number, static_cast<std::uintptr_t>(ret)};
-    c.forget_cpu_slabs();
-    settle(id, true);
+    forget_cpu_slabs(c);
+    settle(id, std::count(c.cpu_slab.begin(), c.cpu_slab.end(), kSomeSlab) == 0);
     if (ret != (c.slabs.empty() ? 0 : 1))
       fail("kmem_cache_shrink(", c.name, ") = ", ret, " with ", c.slabs.size(), " slabs left");
     return;
   }
   KM_API(kmem_cache_destroy, s);
-  c.forget_cpu_slabs();
-  if (c.live_objects != 0) {
+  forget_cpu_slabs(c);
+  if (c.live_objects != 0 || !c.flushed()) { // (another thread's cpu slab counts as in use)
     misuse(ErrorKind::ObjectsRemaining, kAnyAddress);
     settle(id, false);
     return;
@@ -891,7 +898,8 @@ void HeapChecker::do_shrink_destroy(const Op& op) {
 }
 
 // An empty slab may go back to the page allocator whenever the heap likes; page_info of the
-// slab's first page says whether it did. all_must_go: shrink and destroy release every one.
+// slab's first page says whether it did. all_must_go: shrink and destroy release every one (but
+// the cpu slabs of other threads' slots).
 void HeapChecker::settle(std::uint32_t cache, bool all_must_go) {
   ModelCache& c = caches_[cache];
   std::vector<std::uint32_t> kept;
@@ -901,7 +909,7 @@ void HeapChecker::settle(std::uint32_t cache, bool all_must_go) {
       continue;
     const PageInfo pi = heap_->page_info(ptr_of(s.base));
     if (pi.owner == PageOwner::Slab && pi.block == s.base && addr_of(pi.cache) == c.ptr) {
-      if (all_must_go)
+      if (all_must_go && std::find(c.cpu_slab.begin(), c.cpu_slab.end(), id) == c.cpu_slab.end())
         fail(c.name, ": the empty slab ", hex(s.base), " was not released");
       kept.push_back(id);
       continue;
@@ -944,6 +952,21 @@ void HeapChecker::settle_all() {
   for (std::uint32_t i = 0; i < caches_.size(); ++i)
     if (!caches_[i].empties.empty())
       settle(i, false);
+}
+
+void HeapChecker::forget_cpu_slabs(ModelCache& c) const {
+  if (!opts_.threads)
+    return c.cpu_slab.clear();
+  for (const unsigned slot : {cpu_, cfg_.nr_cpus})
+    if (slot < c.cpu_slab.size())
+      c.cpu_slab[slot] = kNone;
+}
+
+bool HeapChecker::others_hold(const ModelCache& c) const {
+  for (std::size_t slot = 0; slot < c.cpu_slab.size(); ++slot)
+    if (slot != cpu_ && c.cpu_slab[slot] != kNone)
+      return true;
+  return false;
 }
 
 void HeapChecker::release_slab(std::uint32_t id) {
@@ -1067,7 +1090,6 @@ void HeapChecker::release(const Allocation& a, Handle leave) {
   slot(s, static_cast<unsigned>((a.addr - s.base) / c.layout.size)) = leave;
   --s.live;
   --c.live_objects;
-  c.flushed = false;
   if (s.live == 0) {
     c.empties.push_back(a.slab);
     settle(a.cache, false); // the op touched this slab: did it go back?
@@ -1292,8 +1314,9 @@ void HeapChecker::walk(bool with_validate) {
   std::size_t broken = 0;
   if (with_validate)
     broken = c_ ? static_cast<std::size_t>(::kmalloc_validate()) : heap_->validate();
-  if (broken != 0)
-    fail("validate() found ", broken, " broken invariants");
+  if (broken != 0) // (its Corruption reports name them)
+    fail("validate() found ", broken,
+         " broken invariants, the first: ", reports_.empty() ? "?" : reports_.front().message);
   settle_all();
   // AC3: the free blocks, exactly.
   std::vector<FreeBlock>& got = heap_blocks_;
@@ -1361,12 +1384,15 @@ void HeapChecker::walk(bool with_validate) {
            info.free_objects, "/", info.active_objects, ", the model ", c.slabs.size(), "/",
            c.capacity, "/", free, "/", c.live_objects, "..", c.capacity, " (AC1)");
     check_min_partial(static_cast<std::uint32_t>(&c - caches_.data()), false);
+    if (c.flushed() && (info.nr_cpu_slabs != 0 || info.active_objects != c.live_objects))
+      fail(c.name, ": ", info.nr_cpu_slabs, " cpu slabs and active_objects ", info.active_objects,
+           " since the flush, the model none and ", c.live_objects, " (AC1)");
     // slabinfo's active_objs is the total minus the free objects on the partial lists: the free
     // objects of the cpu slabs (known: the slab each cpu last allocated from) count as active.
     std::size_t cpu_free = 0;
     for (std::size_t cpu = 0; cpu < c.cpu_slab.size(); ++cpu)
       if (const std::uint32_t id = c.cpu_slab[cpu];
-          id != kNone &&
+          id < kSomeSlab &&
           std::find(c.cpu_slab.begin(), c.cpu_slab.begin() + cpu, id) == c.cpu_slab.begin() + cpu)
         cpu_free += slabs_[id].capacity - slabs_[id].live;
     if (info.active_objects < c.live_objects + cpu_free)
@@ -1397,6 +1423,13 @@ void HeapChecker::finish() {
   for (Handle h = 0; h < allocs_.size(); ++h)
     if (allocs_[h].live)
       apply(Op{.kind = OpKind::Free, .handle = h, .route = FreeRoute::Own});
+  if (opts_.threads) { // the last thread's flush; the others flushed their slots before
+    apply(Op{.kind = OpKind::Flush});
+    for (const ModelCache& c : caches_)
+      if (c.live && !c.flushed())
+        fail("finish(): ", c.name, " may have a cpu slab on another slot than ", cpu_,
+             " (threads mode: every thread flushes before finish)");
+  }
   for (CacheId cn = 0; cn < created_.size(); ++cn)
     if (caches_[created_[cn]].live)
       apply(Op{.kind = OpKind::CacheDestroy, .cache = cn});
@@ -1405,9 +1438,11 @@ void HeapChecker::finish() {
     ModelCache& c = caches_[i];
     if (!c.live || !c.kmalloc)
       continue;
-    c.forget_cpu_slabs();
-    heap_->kmem_cache_shrink(ptr_of_cache(c.ptr));
+    forget_cpu_slabs(c);
+    const int kept = heap_->kmem_cache_shrink(ptr_of_cache(c.ptr));
     settle(i, true);
+    if (kept != 0)
+      fail("kmem_cache_shrink(", c.name, ") = ", kept, " after everything was freed");
   }
   check_reports();
   check_counts();

@@ -11,11 +11,12 @@
 // Slab policy the kernel leaves open is checked as constraints. An object must be a free slot at
 // an object boundary of a slab of the predicted cache, or the first object of a new slab, which
 // must be a block the buddy rule allows at the cache's order (its min order only after that
-// attempt failed). A new slab while the cache has free objects is allowed only with several
-// cpus and no flush since. An empty slab may go back to the page allocator at any time; the
-// checker learns which ones did from page_info of the slabs that are empty, and shrink and
-// destroy must release all of them. NULL is allowed only when the model's own free blocks
-// cannot serve the request (or failures were injected).
+// attempt failed). A new slab while the cache has free objects is allowed only while another
+// cpu slot holds a cpu slab of it. An empty slab may go back to the page allocator at any time;
+// the checker learns which ones did from page_info of the slabs that are empty, and shrink and
+// destroy must release all of them (but other threads' cpu slabs). After a flush a cache has no
+// cpu slab and active_objects is its live count. NULL is allowed only when the model's own free
+// blocks cannot serve the request (or failures were injected).
 //
 // Every op is checked where it acts: the result and its class, alignment, zone and ksize; the
 // object's slot or block and NO1 by construction (a slot or block is handed out only when the
@@ -27,6 +28,7 @@
 // A difference throws CheckError with the config, the ops so far and what differs.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -55,6 +57,7 @@ public:
 inline constexpr std::uint32_t kNone = 0xffffffffu;
 inline constexpr std::uint32_t kNeverUsed = 0xfffffffeu; // a slab slot no object was taken from
 inline constexpr std::uint32_t kWiped = 0xfffffffdu;     // a free slot kfree_sensitive zeroed
+inline constexpr std::uint32_t kSomeSlab = 0xfffffffcu;  // a cpu slab the model does not follow
 
 // What a handle holds.
 enum class Kind : std::uint8_t { Null, Zero, Object, Large, Pages };
@@ -82,14 +85,14 @@ struct ModelCache {
   slab_flags_t flags = 0;
   model::slab::ModelLayout layout;
   std::size_t live_objects = 0;
-  std::size_t capacity = 0;            // objects in its slabs
-  bool flushed = true;                 // no alloc or free since the cpu slabs were flushed
-  std::vector<std::uint32_t> slabs;    // its slabs
-  std::vector<std::uint32_t> empties;  // its slabs that may be empty (checked lazily)
-  std::vector<std::uint32_t> cpu_slab; // per cpu: the slab of its last allocation, until a flush
-  void forget_cpu_slabs() {
-    flushed = true;
-    cpu_slab.clear();
+  std::size_t capacity = 0;           // objects in its slabs
+  std::vector<std::uint32_t> slabs;   // its slabs
+  std::vector<std::uint32_t> empties; // its slabs that may be empty (checked lazily)
+  // Per cpu slot: the slab of its last allocation until a flush (kSomeSlab in a debug cache),
+  // or kNone: no cpu slab.
+  std::vector<std::uint32_t> cpu_slab;
+  bool flushed() const {
+    return std::all_of(cpu_slab.begin(), cpu_slab.end(), [](auto id) { return id == kNone; });
   }
 };
 
@@ -109,6 +112,12 @@ using IdMap = std::vector<std::pair<std::uint64_t, std::uint32_t>>;
 
 struct CheckerOptions {
   unsigned walk_interval = 256; // full walk every N ops (0: only on Validate and in finish)
+  // The heap's own per-thread cpu slots, never set_cpu: the driver calls apply() from several
+  // threads, one at a time (each call happens-before the next), and names the caller's slot with
+  // set_slot(). A flush or kmem_cache_shrink then flushes the caller's slot and the shared one;
+  // the other threads' cpu slabs stay, and a destroy while one may hold a cpu slab of the cache
+  // must report ObjectsRemaining. Every thread flushes before finish(); threads outlive the input.
+  bool threads = false;
 };
 
 class HeapChecker {
@@ -133,6 +142,9 @@ public:
 
   void apply(const Op& op);
   void finish();
+  // Threads mode: the cpu slot of the thread whose apply() comes next (0..nr_cpus-1 its own,
+  // nr_cpus the shared one of threads beyond nr_cpus).
+  void set_slot(unsigned slot) { cpu_ = std::min(slot, cfg_.nr_cpus); }
 
   void set_trace(std::FILE* out) { trace_ = out; }
   Heap& heap() { return *heap_; }
@@ -209,6 +221,10 @@ private:
   void settle(std::uint32_t cache, bool all_must_go);
   void check_min_partial(std::uint32_t cache, bool discarded); // after a slab emptied
   void settle_all();
+  // The caller's flush: its own and the shared slot in threads mode, else every slot.
+  void forget_cpu_slabs(ModelCache& c) const;
+  // Whether a slot other than the caller's may hold a cpu slab of c (free objects it cannot reach).
+  bool others_hold(const ModelCache& c) const;
   void release_slab(std::uint32_t slab);
   FreeVerdict judge_free(FreeRoute route, std::uintptr_t addr, unsigned order,
                          std::uintptr_t cache_ptr) const;

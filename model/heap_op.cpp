@@ -105,7 +105,8 @@ std::string to_string(const Op& op) {
   case OpKind::CacheZalloc: return name + "(" + c(op.cache) + ", " + gfp + ")";
   case OpKind::CacheShrink:
   case OpKind::CacheDestroy: return name + "(" + c(op.cache) + ")";
-  case OpKind::AllocPages: return name + "(" + gfp + ", " + num(op.arg) + ")";
+  case OpKind::AllocPages:
+    return (op.n != 0 ? "__get_free_pages" : name) + "(" + gfp + ", " + num(op.arg) + ")";
   case OpKind::Free: return std::string(route_name(op.route)) + "(" + free_args(op) + ")";
   case OpKind::FreeAt: {
     const std::string where = op.arg < kWheres ? kWhereNames[op.arg] : "?";

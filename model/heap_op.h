@@ -37,7 +37,7 @@ enum class OpKind : std::uint8_t {
   CacheZalloc,  // kmem_cache_zalloc(cN, gfp) -> #n
   CacheShrink,  // kmem_cache_shrink(cN)
   CacheDestroy, // kmem_cache_destroy(cN)
-  AllocPages,   // alloc_pages(gfp, arg) -> #n
+  AllocPages,   // alloc_pages(gfp, arg) -> #n; n != 0: __get_free_pages(gfp, arg)
   Free,         // route(#h + size, order of #h + arg, cN when cache != kNoCache); see FreeRoute
   FreeAt,       // route(an address built by where = arg, offset size); see Where; __free_pages
                 //   of an odd address in the arena: of a pointer 1..7 bytes into a descriptor

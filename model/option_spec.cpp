@@ -51,7 +51,7 @@ std::optional<u64> size_value(std::string_view s) {
   return *n * unit;
 }
 
-enum class Kind { Size, Shift, Small, Bool, Seed }; // Shift: a page shift or an order
+enum class Kind { Size, Shift, Small, Cpus, Bool, Seed }; // Shift: a page shift or an order
 
 struct Key {
   std::string_view name;
@@ -66,7 +66,7 @@ const Key kKeys[] = {
   {"page_shift",       Kind::Shift, [](Config& c, u64 v) { c.page_shift = unsigned(v); }},
   {"max_order",        Kind::Shift, [](Config& c, u64 v) { c.max_order = unsigned(v); }},
   {"min_size",         Kind::Small, [](Config& c, u64 v) { c.kmalloc_min_size = unsigned(v); }},
-  {"nr_cpus",          Kind::Small, [](Config& c, u64 v) { c.nr_cpus = unsigned(v); }},
+  {"nr_cpus",          Kind::Cpus,  [](Config& c, u64 v) { c.nr_cpus = unsigned(v); }},
   {"slub_min_order",   Kind::Shift, [](Config& c, u64 v) { c.slub_min_order = unsigned(v); }},
   {"slub_max_order",   Kind::Shift, [](Config& c, u64 v) { c.slub_max_order = unsigned(v); }},
   {"slub_min_objects", Kind::Small, [](Config& c, u64 v) { c.slub_min_objects = unsigned(v); }},
@@ -82,6 +82,7 @@ std::optional<u64> value_of(Kind kind, std::string_view s) {
   case Kind::Size: return size_value(s);
   case Kind::Shift: return decimal(s, kShiftMax);
   case Kind::Small: return decimal(s, kSmallMax);
+  case Kind::Cpus: return s == "auto" ? std::optional<u64>{kNrCpusAuto} : decimal(s, kSmallMax);
   case Kind::Bool: return s == "0" || s == "1" ? decimal(s, 1) : std::nullopt; // "0" or "1" only
   case Kind::Seed: return decimal(s, kU64Max);
   }
@@ -112,7 +113,7 @@ std::string broken_rule(const Config& c) {
     if (c.dma_zone_size >= c.arena_size) // README: "must be smaller than arena"
       return "dma";
   }
-  if (c.nr_cpus < 1 || c.nr_cpus > kMaxCpus)
+  if (c.nr_cpus > kMaxCpus) // config.h: 1..kMaxCpus, or 0 (kNrCpusAuto)
     return "nr_cpus";
   if (c.slub_max_order > kMaxOrderLimit) // observed; the clamp to max_order is not a rejection
     return "slub_max_order";

@@ -9,6 +9,8 @@
 //   size    := digits [ 'K'|'k' | 'M'|'m' | 'G'|'g' ]       (x 2^10, 2^20, 2^30; <= 2^64 - 1)
 //   shift   := digits <= 64 (page_shift, max_order, slub_*_order); small := digits <= 2^20 (the
 //              other unsigned keys); hardened := "0" | "1"; seed := digits <= 2^64 - 1
+//   cpus    := "auto" | small                 (nr_cpus; "auto" and "0" both mean kNrCpusAuto,
+//              which the heap resolves to the machine's CPUs; validation: at most kMaxCpus)
 //   digits  := ['0'-'9']+                     (leading zeros allowed; no sign, no "0x", no spaces)
 //
 // Pass 1 (text order): an item without '=' or with an empty key is a syntax error (no key named);

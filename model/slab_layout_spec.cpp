@@ -5,6 +5,7 @@
 #include <bit>
 #include <utility>
 
+#include "model/cpu_spec.h"
 #include "model/text.h"
 
 namespace km::model::slab {
@@ -38,8 +39,10 @@ bool waste_within(const Candidate& c, unsigned f) {
   return c.waste <= c.bytes / f;
 }
 
-// The number of objects the kernel wants per slab: slab_min_objects=, or 4 * (fls(cpus) + 1).
-std::uint64_t wanted_objects(const Config& cfg) {
+// The number of objects the kernel wants per slab: slab_min_objects=, or 4 * (fls(cpus) + 1)
+// (nr_cpus=auto: this machine's, cpu_spec.h).
+std::uint64_t wanted_objects(const Config& given) {
+  const Config cfg = resolve_cpus(given);
   return cfg.slub_min_objects != 0 ? cfg.slub_min_objects : 4 * (std::bit_width(cfg.nr_cpus) + 1);
 }
 

@@ -43,6 +43,7 @@ enum class KernelRule : std::uint8_t {
 // the kernel sized min_objects by: num_present_cpus() (nr_cpu_ids when that is 1) since
 // 5.11/5.12 (commits 045ab8c9487b, 3286222fc609), nr_cpu_ids (possible cpus) before; so an
 // older kernel's dump needs nr_cpu_ids, which may exceed the cpus it shows (hotplug, VMs).
+// nr_cpus = kNrCpusAuto counts as this machine's cpus (model/cpu_spec.h).
 // The 6.18 build machine's 235 rows, 2.6.32's 83 and 4.19's 142 all fit (slab_layout_kernel_test).
 int calc_order(unsigned size, const Config& cfg, KernelRule rule = KernelRule::Linux67);
 // clamp(ilog2(size) / 2, 5, 10).

@@ -74,15 +74,21 @@ long zone_free_pages(const std::string& info, const char* zone) {
 // What the built-in default promises: profile=linux-6 (kmalloc-8, 96, rcl and dma caches),
 // 4 KiB pages, MAX_ORDER 10, an arena of `arena_pages` pages whose ZONE_DMA is min(16 MiB, a
 // quarter of the arena) after the metadata, and whose Normal zone holds the rest but the
-// metadata (under 1/32 of the arena), in order-10 blocks but for its first, unaligned, part.
-// Call before anything is allocated.
+// metadata (under 1/32 of the arena, plus 2 pages per cpu slot: nr_cpus=auto is the machine's
+// count, and each cpu has a cpu slab of every cache descriptor), in order-10 blocks but for its
+// first, unaligned, part. Call before anything is allocated.
 void check_linux6_defaults(long arena_pages) {
   const std::string info = buddyinfo();
   const long dma = arena_pages / 4 < 4096 ? arena_pages / 4 : 4096;
   CHILD_CHECK(zone_free_pages(info, "DMA") == dma);
   CHILD_CHECK(buddy_count(info, "Normal", 11) == -1); // MAX_ORDER 10
   const long normal = zone_free_pages(info, "Normal");
-  CHILD_CHECK(normal < arena_pages - dma && normal > arena_pages - dma - arena_pages / 32);
+  struct kmalloc_stats st = {};
+  st.size = sizeof st;
+  CHILD_CHECK(kmalloc_stats(&st) == 0 && st.nr_cpus >= 1);
+  const long per_cpu = 2 * static_cast<long>(st.nr_cpus);
+  CHILD_CHECK(normal < arena_pages - dma &&
+              normal > arena_pages - dma - arena_pages / 32 - per_cpu);
   CHILD_CHECK(buddy_count(info, "Normal", 10) >= (normal - 1023) / 1024);
   void* p = kmalloc(1, GFP_KERNEL);
   CHILD_CHECK(p != nullptr && ksize(p) == 8);

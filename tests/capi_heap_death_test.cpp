@@ -27,6 +27,7 @@
 
 #include "heap_state.h"
 #include "heap_test_support.h"
+#include "platform/os.h"
 
 namespace {
 
@@ -786,7 +787,8 @@ TEST_F(KmallocContractHeapDeathTest, Stats_FieldsAreSizeTInOrder) {
   EXPECT_EQ(offsetof(Stats, reports), 12 * w);
   EXPECT_EQ(offsetof(Stats, metadata_bytes_reserved), 13 * w);
   EXPECT_EQ(offsetof(Stats, metadata_bytes_committed), 14 * w);
-  EXPECT_EQ(sizeof(Stats), 15 * w);
+  EXPECT_EQ(offsetof(Stats, nr_cpus), 15 * w);
+  EXPECT_EQ(sizeof(Stats), 16 * w);
 }
 
 // "@size: set by the caller to sizeof(struct kmalloc_stats); on return, the bytes filled."
@@ -806,6 +808,39 @@ TEST_F(KmallocContractHeapDeathTest, Stats_SizeAndPageSize) {
         child_passed();
       },
       testing::ExitedWithCode(0), "^$");
+}
+
+// "@nr_cpus: the heap's cpu slots, as resolved when it was built: nr_cpus=auto (the default)
+// gives this machine's possible CPUs (the kernel's nr_cpu_ids; kmalloc/config.h)."
+TEST_F(KmallocContractHeapDeathTest, Stats_NrCpusIsTheResolvedCount) {
+  const unsigned possible = km::platform::possible_cpus(km::kMaxCpus);
+  EXPECT_EXIT(
+      {
+        CHILD_CHECK(stats().nr_cpus == possible); // the default heap: auto
+        child_passed();
+      },
+      testing::ExitedWithCode(0), "^$");
+  EXPECT_EXIT(
+      {
+        CHILD_CHECK(kmalloc_init("arena=16M,nr_cpus=auto") == 0);
+        CHILD_CHECK(stats().nr_cpus == possible);
+        child_passed();
+      },
+      testing::ExitedWithCode(0), "^$");
+  EXPECT_EXIT(
+      {
+        CHILD_CHECK(kmalloc_init("arena=16M,nr_cpus=3") == 0);
+        CHILD_CHECK(stats().nr_cpus == 3);
+        child_passed();
+      },
+      testing::ExitedWithCode(0), "^$");
+  // Above kMaxCpus: refused, and the message names the key.
+  EXPECT_EXIT(
+      {
+        CHILD_CHECK(kmalloc_init("arena=16M,nr_cpus=8193") == kEinval);
+        child_passed();
+      },
+      testing::ExitedWithCode(0), "^kmalloc_init: nr_cpus: must be at most 8192 \\(kMaxCpus\\)");
 }
 
 // "@pages_total: pages of the heap; always pages_free + pages_metadata + pages_slab +

@@ -135,8 +135,10 @@ TEST(ValidateConfig, SlabFieldsAreChecked) {
     change(cfg);
     return check(cfg);
   };
-  expect_rejected(with([](km::Config& c) { c.nr_cpus = 0; }), "nr_cpus");
+  EXPECT_TRUE(with([](km::Config& c) { c.nr_cpus = km::kNrCpusAuto; }).ok); // resolved at init
+  EXPECT_TRUE(with([](km::Config& c) { c.nr_cpus = 1; }).ok);
   expect_rejected(with([](km::Config& c) { c.nr_cpus = km::kMaxCpus + 1; }), "nr_cpus");
+  expect_rejected(with([](km::Config& c) { c.nr_cpus = ~0u; }), "nr_cpus");
   EXPECT_TRUE(with([](km::Config& c) { c.nr_cpus = km::kMaxCpus; }).ok);
   expect_rejected(with([](km::Config& c) { c.slub_max_order = 17; }), "slub_max_order");
   expect_rejected(with([](km::Config& c) { c.slub_min_order = 4; }), "slub_min_order");

@@ -36,6 +36,7 @@ km::Config linux6() {
   cfg.profile = km::Profile::Linux6;
   cfg.arena_size = 4u << 20;
   cfg.random_seed = 1;
+  cfg.nr_cpus = 8; // the count these regressions were found with, not the machine's
   return cfg;
 }
 
@@ -102,6 +103,7 @@ km::Config heap_config(std::size_t pages = 64, std::size_t dma_pages = 0, unsign
   cfg.max_order = max_order;
   cfg.arena_size = pages << 16;
   cfg.dma_zone_size = dma_pages << 16;
+  cfg.nr_cpus = 8; // as when these were per-layer oracles (the default was 8)
   return cfg;
 }
 

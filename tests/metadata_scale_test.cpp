@@ -52,6 +52,7 @@ km::Config arena_config(std::size_t arena) {
   cfg.profile = km::Profile::Linux6;
   cfg.arena_size = arena;
   cfg.random_seed = 1;
+  cfg.nr_cpus = 8; // the shares below are for 8 cpu slots, not the machine's count
   return cfg;
 }
 

@@ -103,9 +103,15 @@ const Case kCases[] = {
     {"max_order=010", true, ""},
     {"profile=linux-6,max_order=0", false, "max_order"}, // obs
     {"profile=linux-4-slab,max_order=0", true, ""},
-    {"nr_cpus=0", false, "nr_cpus"},
+    {"nr_cpus=0", true, ""},    // kNrCpusAuto (config.h)
+    {"nr_cpus=auto", true, ""}, // the same
+    {"nr_cpus=AUTO", false, "nr_cpus"},
+    {"nr_cpus=auto8", false, "nr_cpus"},
+    {"nr_cpus=", false, "nr_cpus"},
     {"nr_cpus=64", true, ""},
-    {"nr_cpus=65", false, "nr_cpus"},
+    {"nr_cpus=65", true, ""},
+    {"nr_cpus=8192", true, ""}, // kMaxCpus
+    {"nr_cpus=8193", false, "nr_cpus"},
     {"nr_cpus=1048577", false, "nr_cpus"}, // obs: not a small number
     {"cache_line_size=8", true, ""},
     {"cache_line_size=48", false, "cache_line_size"},
@@ -140,8 +146,8 @@ const Case kCases[] = {
     {"max_order=x,profile=bad", false, "profile"}, // obs: profile= is taken first
     {"profile=bad,junk", false, "profile"},        // obs: pass 1 runs in text order
     {"junk,profile=bad", false, ""},
-    {"page_shift=13,nr_cpus=0", false, "page_shift"},
-    {"nr_cpus=0,page_shift=13", false, "page_shift"}, // obs: validation order, not text order
+    {"page_shift=13,nr_cpus=8193", false, "page_shift"},
+    {"nr_cpus=8193,page_shift=13", false, "page_shift"}, // obs: validation order, not text order
 };
 
 TEST(OptionSpec, HandWrittenTable) {
@@ -283,7 +289,8 @@ std::string value_for(std::mt19937_64& rng, const std::string& key) {
   if (key == "min_size")
     return pick(rng, {"0", "8", "16", "32", "64", "128", "256", "512"});
   if (key == "nr_cpus")
-    return std::to_string(rng() % 70);
+    return rng() % 8 == 0 ? pick(rng, {"auto", "8192", "8193", "Auto"})
+                          : std::to_string(rng() % 70);
   if (key == "cache_line_size")
     return std::to_string(std::uint64_t{1} << (rng() % 14));
   if (key == "hardened")

@@ -112,6 +112,9 @@ TEST(ParseOptions, EachKeyAloneChangesOnlyItsField) {
       {"max_order=0", [](km::Config& c) { c.max_order = 0; }},
       {"min_size=0", [](km::Config& c) { c.kmalloc_min_size = 0; }},
       {"nr_cpus=64", [](km::Config& c) { c.nr_cpus = 64; }},
+      {"nr_cpus=8192", [](km::Config& c) { c.nr_cpus = km::kMaxCpus; }},
+      {"nr_cpus=auto", [](km::Config& c) { c.nr_cpus = km::kNrCpusAuto; }},
+      {"nr_cpus=0", [](km::Config& c) { c.nr_cpus = km::kNrCpusAuto; }},
       {"slub_min_order=0", [](km::Config& c) { c.slub_min_order = 0; }},
       {"slub_max_order=10", [](km::Config& c) { c.slub_max_order = 10; }},
       {"slub_min_objects=32767", [](km::Config& c) { c.slub_min_objects = 32767; }},
@@ -247,6 +250,8 @@ TEST(ParseOptions, BadValueFailsNamingTheKey) {
       {"max_order=", "max_order", "''"},
       {"min_size=2000000", "min_size", "'2000000'"},
       {"nr_cpus=-2", "nr_cpus", "'-2'"},
+      {"nr_cpus=Auto", "nr_cpus", "'Auto' (expected a number or auto)"},
+      {"nr_cpus=", "nr_cpus", "'' (expected a number or auto)"},
       {"nr_cpus=4294967297", "nr_cpus", "'4294967297'"},
       {"slub_min_order=99", "slub_min_order", "'99'"},
       {"slub_max_order=99", "slub_max_order", "'99'"},
@@ -417,10 +422,10 @@ TEST(ValidateConfigMessages, MaxOrderForLinux6) {
 }
 
 TEST(ValidateConfigMessages, NrCpus) {
-  expect_message(validate([](km::Config& c) { c.nr_cpus = 0; }), "nr_cpus",
-                 "nr_cpus: must be between 1 and 64 (got 0)");
-  expect_message(validate([](km::Config& c) { c.nr_cpus = 65; }), "nr_cpus",
-                 "nr_cpus: must be between 1 and 64 (got 65)");
+  expect_message(validate([](km::Config& c) { c.nr_cpus = km::kMaxCpus + 1; }), "nr_cpus",
+                 "nr_cpus: must be at most 8192 (kMaxCpus), or 0 for auto (got 8193)");
+  expect_message(validate([](km::Config& c) { c.nr_cpus = 100000; }), "nr_cpus",
+                 "nr_cpus: must be at most 8192 (kMaxCpus), or 0 for auto (got 100000)");
 }
 
 TEST(ValidateConfigMessages, SlubOrdersAndObjects) {

@@ -286,10 +286,10 @@ TEST_F(SlabValidate, CpuSlabRecordsTheWrongCpu) {
 }
 
 TEST_F(SlabValidate, CpuSlabNotFrozen) {
-  s3->flags &= static_cast<std::uint8_t>(~km::PG_frozen);
+  s3->frozen = 0;
   expect_validate(
       {{"AC1", "val-64: slab " + base(s3) + " on the cpu list has inuse 64/64, frozen 0"}});
-  s3->flags |= km::PG_frozen;
+  s3->frozen = 1;
   expect_clean();
 }
 

@@ -951,8 +951,10 @@ TEST(ThreadStressCApi, CApiFromThreads) {
 } // namespace
 
 // The debug counter of the fast paths (Heap::slot_path_stats): on a thread's own cpu slab an
-// alloc and a free take no lock; a free from another thread (a remote free) does.
-TEST(SlotPaths, OwnCpuSlabTakesNoLockARemoteFreeDoes) {
+// alloc and a free take no lock; so does a free from another thread (a remote free) to a cpu
+// slab or to a partial slab that keeps objects, and the refill that takes those frees back. A
+// remote free that moves a slab off the full list takes list_lock.
+TEST(SlotPaths, OwnCpuSlabAndRemoteFreesTakeNoLockListChangesDo) {
   StressHeap h(2);
   ASSERT_TRUE(h.heap.initialized());
   kmem_cache* cache = h.heap.kmem_cache_create("paths-64", 64, 0, 0, nullptr);
@@ -970,11 +972,33 @@ TEST(SlotPaths, OwnCpuSlabTakesNoLockARemoteFreeDoes) {
   EXPECT_EQ(pairs.fast_frees - before.fast_frees, 10u);
   EXPECT_EQ(pairs.locked_allocs - before.locked_allocs, 0u);
   EXPECT_EQ(pairs.locked_frees - before.locked_frees, 0u);
-  std::thread other([&] { h.heap.kmem_cache_free(cache, first); }); // not its cpu slab
+  std::thread other([&] { h.heap.kmem_cache_free(cache, first); }); // main's cpu slab
   other.join();
   const km::SlotPathStats remote = h.heap.slot_path_stats();
-  EXPECT_EQ(remote.locked_frees - pairs.locked_frees, 1u);
+  EXPECT_EQ(remote.remote_frees - pairs.remote_frees, 1u);
+  EXPECT_EQ(remote.locked_frees - pairs.locked_frees, 0u);
   EXPECT_EQ(remote.fast_frees - pairs.fast_frees, 0u);
+  // Every object of the first slab: its cpu freelist, then the remote free taken back without
+  // a lock; one more deactivates it (full list) and freezes a new slab (locked).
+  const unsigned n = h.heap.cache_info(cache).objects_per_slab;
+  std::vector<void*> objs;
+  for (unsigned i = 0; i <= n; ++i)
+    objs.push_back(h.heap.kmem_cache_alloc(cache, GFP_KERNEL));
+  const km::SlotPathStats filled = h.heap.slot_path_stats();
+  EXPECT_EQ(filled.fast_allocs - remote.fast_allocs, n);
+  EXPECT_EQ(filled.locked_allocs - remote.locked_allocs, 1u);
+  EXPECT_EQ(h.heap.cache_info(cache).nr_full, 1u);
+  std::thread frees([&] {
+    h.heap.kmem_cache_free(cache, objs[0]); // full -> partial: list_lock
+    h.heap.kmem_cache_free(cache, objs[1]); // stays partial: lock-free
+  });
+  frees.join();
+  const km::SlotPathStats moved = h.heap.slot_path_stats();
+  EXPECT_EQ(moved.locked_frees - filled.locked_frees, 1u);
+  EXPECT_EQ(moved.remote_frees - filled.remote_frees, 1u);
+  EXPECT_EQ(h.heap.cache_info(cache).nr_full, 0u);
+  for (unsigned i = 2; i <= n; ++i)
+    h.heap.kmem_cache_free(cache, objs[i]);
   h.heap.flush_cpu_slabs();
   h.heap.kmem_cache_destroy(cache);
   EXPECT_EQ(h.reports.count(), 0u) << "first report: " << h.reports.first();

@@ -247,6 +247,10 @@ template <class T> T flags_of(std::uint8_t b, std::initializer_list<Bit<T>> bits
 
 // ---- fuzz_buddy
 
+// Config::nr_cpus defaulted to 8 when the old targets ran (now kNrCpusAuto, the machine's), so
+// a legacy input that never set it decodes with 8, on every machine.
+constexpr unsigned kLegacyDefaultCpus = 8;
+
 Config buddy_config(ByteReader& in) {
   static constexpr unsigned kShifts[] = {12, 14, 16};
   Config cfg;
@@ -260,6 +264,7 @@ Config buddy_config(ByteReader& in) {
   const unsigned dma = in.u8();
   cfg.dma_zone_size = (pages * dma / 256) << cfg.page_shift;
   cfg.max_caches = 16;
+  cfg.nr_cpus = kLegacyDefaultCpus; // fuzz_buddy left it at the default of its day
   return cfg;
 }
 

@@ -4,8 +4,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "platform/os.h"
-
 namespace km::shim {
 
 namespace {
@@ -17,7 +15,7 @@ bool parse_shim_options(const char* text, ShimOptions& out, char* error, std::si
   out = ShimOptions{};
   out.heap.profile = Profile::Linux6;
   out.heap.dma_zone_size = 0;
-  out.heap.nr_cpus = platform::possible_cpus(kMaxCpus);
+  out.heap.nr_cpus = kNrCpusAuto; // each arena's heap resolves it (kmalloc/config.h)
   // The core's keys go to parse_options(); stats= is taken out here.
   char rest[1024] = {};
   std::size_t used = 0;

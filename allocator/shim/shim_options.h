@@ -5,7 +5,8 @@
 // that any kmalloc up to KMALLOC_MAX_SIZE fits a fresh arena: 8 MiB by default), plus the shim's
 // own key stats=FILE: at exit, write the call counts, slabinfo and buddyinfo of every arena to FILE
 // ("%p" in FILE becomes the process id, so a program that runs others keeps one file each).
-// Defaults: profile=linux-6, 64 MiB arenas, no ZONE_DMA, nr_cpus = the machine's possible CPUs.
+// Defaults: profile=linux-6, 64 MiB arenas, no ZONE_DMA, nr_cpus=auto (the machine's possible
+// CPUs).
 #pragma once
 
 #include <cstddef>

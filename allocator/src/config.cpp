@@ -4,6 +4,8 @@
 
 #include "kmalloc/config.h"
 
+static_assert(km::kMaxCpus == 8192, "validate_config's nr_cpus message states the limit");
+
 namespace km {
 
 namespace {
@@ -70,8 +72,8 @@ bool validate_config(const Config& cfg, Status& out) {
     return fail(out, "dma_zone_size", "must be a multiple of the page size", dma);
   if (dma >= cfg.arena_size)
     return fail(out, "dma_zone_size", "must be smaller than arena", dma);
-  if (cfg.nr_cpus < 1 || cfg.nr_cpus > kMaxCpus)
-    return fail(out, "nr_cpus", "must be between 1 and 64", cfg.nr_cpus);
+  if (cfg.nr_cpus > kMaxCpus) // kNrCpusAuto (0) is resolved by Heap::init
+    return fail(out, "nr_cpus", "must be at most 8192 (kMaxCpus), or 0 for auto", cfg.nr_cpus);
   if (cfg.slub_max_order > kMaxOrderLimit)
     return fail(out, "slub_max_order", "must be at most 16", cfg.slub_max_order);
   if (cfg.slub_min_order > cfg.slub_max_order)

@@ -108,7 +108,10 @@ Status Heap::init_common(const Config& cfg, void* region, std::size_t bytes, boo
   Status st;
   const std::size_t page_size = std::size_t{1} << cfg.page_shift;
   const std::size_t npages = bytes >> cfg.page_shift;
-  Config effective = cfg;
+  // nr_cpus = kNrCpusAuto becomes this machine's count here (config.h), so config() and
+  // everything below see the resolved value.
+  Config effective =
+      resolve_nr_cpus(cfg, platform::possible_cpus(~0u), platform::present_cpus(~0u));
   effective.arena_size = bytes;
   effective.dma_zone_size = effective_dma_zone_size(cfg, bytes);
   const MetadataLayout layout = metadata_layout(npages, effective);
@@ -150,6 +153,7 @@ Status Heap::init_common(const Config& cfg, void* region, std::size_t bytes, boo
                     reinterpret_cast<kmem_cache*>(state->start + layout.caches),
                     reinterpret_cast<kmem_cache_cpu*>(state->start + layout.cpu_slabs),
                     static_cast<unsigned>(cache_slots(effective, npages)),
+                    reinterpret_cast<void*>(state->start + layout.slot_area),
                     reinterpret_cast<std::uint64_t*>(state->start + layout.live_bitmap), seed);
   if (!state->front.init(&state->reporter, effective, &state->pages, &state->slabs)) {
     state->~HeapState();

@@ -115,12 +115,19 @@ bool apply_option(const char* key, const char* value, Config& cfg, Status& out) 
     cfg.random_seed = number;
     return true;
   }
+  if (std::strcmp(key, "nr_cpus") == 0 && std::strcmp(value, "auto") == 0) {
+    cfg.nr_cpus = kNrCpusAuto; // resolved when the heap is built (config.h)
+    return true;
+  }
   for (const UnsignedKey& k : kUnsignedKeys) {
     if (std::strcmp(key, k.name) != 0)
       continue;
     if (!parse_number(value, false, number) || number > k.max)
-      return option_error(out, k.name, "%s: bad value '%s' (expected a small number)", k.name,
-                          value);
+      return option_error(out, k.name,
+                          k.field == &Config::nr_cpus
+                              ? "%s: bad value '%s' (expected a number or auto)"
+                              : "%s: bad value '%s' (expected a small number)",
+                          k.name, value);
     cfg.*k.field = static_cast<unsigned>(number);
     return true;
   }

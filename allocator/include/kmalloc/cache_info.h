@@ -51,14 +51,22 @@ struct SlabObject {
   unsigned index = 0;                       // object number within the slab
 };
 
-// How the slab calls went, over every cpu slot (Heap::slot_path_stats): a lock-free fast path
-// (the thread's own cpu slab) or a locked one (a refill, a new slab, a remote free, a debug
-// cache, or a thread on the shared slot). A debug aid: the fast paths take no lock.
+// How the slab calls went, over every cpu slot (Heap::slot_path_stats). A debug aid: the fast
+// paths take no lock.
+//   fast_allocs    no lock: from the thread's cpu freelist, or a refill from the objects other
+//                  threads freed to its cpu slab (one compare-and-swap of the slab's freelist)
+//   fast_frees     no lock: to the thread's own cpu slab
+//   remote_frees   no lock: to another slab, by one compare-and-swap of its freelist (another
+//                  cpu's slab, or a partial slab that keeps objects in use)
+//   locked_*       the cache's list_lock (a refill from the partial list, a new slab, a free
+//                  that moves a slab off the full list or empties it, a debug cache), or a
+//                  thread on the shared slot
 struct SlotPathStats {
   unsigned long long fast_allocs = 0;
   unsigned long long locked_allocs = 0;
   unsigned long long fast_frees = 0;
   unsigned long long locked_frees = 0;
+  unsigned long long remote_frees = 0;
 };
 
 } // namespace km

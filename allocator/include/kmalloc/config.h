@@ -16,7 +16,14 @@ namespace km {
 // Orders 0..kMaxOrderLimit are representable; Config::max_order may be anything up to it.
 inline constexpr unsigned kMaxOrderLimit = 16;
 inline constexpr unsigned kMaxZones = 2;
-inline constexpr unsigned kMaxCpus = 64;
+// Config::nr_cpus. kNrCpusAuto (the default) is "the machine's possible CPUs", resolved when a
+// heap is built (Heap::config() and kmalloc_stats() show the resolved count; see Config). The
+// limit, kMaxCpus, is CONFIG_NR_CPUS of distribution kernels (x86-64 MAXSMP: 8192), so every
+// nr_cpu_ids a real kernel can have fits. It costs nothing by itself: a heap's per-cpu state is
+// sized by its own nr_cpus, in its metadata pages (about 24 bytes per cache descriptor and 84
+// bytes more per cpu slot), so a small region with thousands of cpus is refused as too small.
+inline constexpr unsigned kNrCpusAuto = 0;
+inline constexpr unsigned kMaxCpus = 8192;
 // Config::dma_zone_size default: min(16 MiB, arena / 4), in whole pages.
 inline constexpr std::size_t kDmaZoneDefault = ~std::size_t{0};
 
@@ -36,9 +43,20 @@ struct Config {
   // the first 16 MiB of a much larger machine).
   std::size_t dma_zone_size = kDmaZoneDefault;
 
-  // Slab layer (Linux 6.8 mm/slub.c). nr_cpus is num_present_cpus(): it sets min_objects in
-  // calculate_order() and the number of per-cpu slabs.
-  unsigned nr_cpus = 8;          // 1..kMaxCpus
+  // Slab layer (Linux 6.8 mm/slub.c). nr_cpus is the number of cpu slots (the kernel's
+  // nr_cpu_ids: one kmem_cache_cpu each, plus the slot threads beyond them share) and sets
+  // min_objects = 4 * (fls(nr_cpus) + 1) in calculate_order(). 1..kMaxCpus, or kNrCpusAuto
+  // (0, the default; "nr_cpus=auto" or "nr_cpus=0"), which a heap resolves when it is built:
+  //   nr_cpus = nr_cpu_ids of this machine, the highest CPU in /sys/devices/system/cpu/possible
+  //             plus one (else the number of CPUs this thread may run on; if the platform
+  //             cannot tell: 1), clamped to kMaxCpus;
+  //   and, when slub_min_objects is 0 and the kernel would size min_objects by another count
+  //   (calculate_order uses num_present_cpus(), or nr_cpu_ids when that is <= 1: they differ on
+  //   machines with hot-pluggable CPUs, and above kMaxCpus), slub_min_objects = 4 * (fls(that
+  //   count) + 1), so slab orders are the ones a kernel on the same machine picks.
+  // Set nr_cpus explicitly for reproducible layouts (tests, fuzz inputs, firmware that hands
+  // out its own cpu numbers through kmalloc_set_platform's current_cpu).
+  unsigned nr_cpus = kNrCpusAuto;
   unsigned slub_min_order = 0;   // slab_min_order= boot parameter
   unsigned slub_max_order = 3;   // slab_max_order= (PAGE_ALLOC_COSTLY_ORDER); clamped to max_order
   unsigned slub_min_objects = 0; // slab_min_objects=; 0 = 4 * (fls(nr_cpus) + 1)
@@ -76,9 +94,9 @@ bool validate_config(const Config& cfg, Status& out);
 
 // Parses "key=value,key=value" into cfg, starting from cfg's current values. Keys: profile
 // (linux-6, linux-4-slab, none), arena, dma (sizes with optional K/M/G suffix), page_shift,
-// max_order, min_size, nr_cpus, slub_min_order, slub_max_order, slub_min_objects,
-// cache_line_size, max_caches, hardened (0/1), seed. profile= applies its defaults first,
-// wherever it stands. On error `out` names the key and cfg is unchanged.
+// max_order, min_size, nr_cpus (a number or auto), slub_min_order, slub_max_order,
+// slub_min_objects, cache_line_size, max_caches, hardened (0/1), seed. profile= applies its
+// defaults first, wherever it stands. On error `out` names the key and cfg is unchanged.
 bool parse_options(const char* text, Config& cfg, Status& out);
 const char* profile_name(Profile profile);
 

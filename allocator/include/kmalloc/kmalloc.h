@@ -39,7 +39,8 @@ struct kmem_cache;
  * kmalloc_init - build the default heap from an option string.
  * @options: "key=value,..." (keys: profile, arena, dma, page_shift, max_order, min_size,
  *           nr_cpus, slub_min_order, slub_max_order, slub_min_objects, cache_line_size,
- *           max_caches, hardened, seed); NULL means the defaults.
+ *           max_caches, hardened, seed); NULL means the defaults. nr_cpus is a count or
+ *           "auto" (the default: this machine's possible CPUs, see kmalloc/config.h).
  *
  * Must come before any other call, except kmalloc_set_report_handler(),
  * kmalloc_report_kind_name() and kmalloc_report_is_warning(), which do not build the heap. On a
@@ -217,6 +218,8 @@ long kmalloc_validate(void);
  * @metadata_bytes_committed: the part of that reservation backed by memory now (the metadata is
  *                            committed lazily, so a large arena reserves far more than it
  *                            commits).
+ * @nr_cpus: the heap's cpu slots, as resolved when it was built: nr_cpus=auto (the default)
+ *           gives this machine's possible CPUs (the kernel's nr_cpu_ids; kmalloc/config.h).
  */
 struct kmalloc_stats {
   size_t size;
@@ -234,6 +237,7 @@ struct kmalloc_stats {
   size_t reports;
   size_t metadata_bytes_reserved;
   size_t metadata_bytes_committed;
+  size_t nr_cpus;
 };
 
 /**

@@ -214,6 +214,7 @@ int kmalloc_stats(struct kmalloc_stats* out) {
   // Reserved: the metadata pages as laid out at init; committed: what of them is resident.
   s.metadata_bytes_reserved = pages.metadata * s.page_size;
   s.metadata_bytes_committed = heap().metadata_info().committed;
+  s.nr_cpus = h.config().nr_cpus; // resolved at init (Config::nr_cpus)
   // Every field is a size_t, so "the fields that fit" are the whole words of out->size.
   static_assert(sizeof s % sizeof s.size == 0 && offsetof(struct kmalloc_stats, size) == 0);
   std::size_t n = out->size < sizeof s ? out->size : sizeof s;

@@ -35,11 +35,14 @@ struct page {
   std::uint8_t order; // block order, valid on heads
   km::PageOwner owner;
   std::uint8_t zone; // zone index, fixed at init
-  // Slab layer fields, valid on the head page of a slab (see slab/kmem_cache.h).
-  kmem_cache* slab_cache; // owning cache
-  void* freelist;         // first free object (encoded links inside the objects)
-  std::uint16_t inuse;    // objects not on slab->freelist
-  std::uint16_t objects;  // capacity of this slab
-  std::uint16_t slab_cpu; // the cpu whose c->slab this is, while PG_frozen
-  std::uint16_t reserved;
+  // Slab layer fields, valid on the head page of a slab (see slab/kmem_cache.h). freelist and
+  // the four counters after it are one 16-byte pair, changed only as a whole
+  // (slab/slab_freelist.h), as the kernel's slab->freelist and slab->counters are.
+  kmem_cache* slab_cache;     // owning cache
+  alignas(16) void* freelist; // first free object (encoded links inside the objects)
+  std::uint16_t inuse;        // objects not on slab->freelist
+  std::uint16_t objects;      // capacity of this slab
+  std::uint16_t slab_cpu;     // the cpu whose c->slab this is, while frozen
+  std::uint16_t frozen;       // 1 while the slab is some cpu's c->slab (PG_frozen's role)
 };
+static_assert(sizeof(page) % 16 == 0, "every descriptor's freelist pair is 16-byte aligned");

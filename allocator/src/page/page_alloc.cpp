@@ -288,8 +288,9 @@ void PageAllocator::free_one_block(page* head, unsigned order) {
   while (order < max_order_) {
     const std::uintptr_t buddy_pfn = pfn ^ (std::uintptr_t{1} << order);
     page* buddy = pfn_to_page(buddy_pfn);
-    // The owner first: an allocated page's flags are its owner's (a slab's PG_frozen changes
-    // under the cache's lock, not this one); only a Free page's flags are the zone's.
+    // The owner first: an allocated page's flags are its owner's (a slab's fields change
+    // under the cache's lock or its freelist pair's compare-and-swap, not this lock); only a Free
+    // page's flags are the zone's.
     if (buddy == nullptr || buddy->owner != PageOwner::Free || (buddy->flags & PG_buddy) == 0 ||
         buddy->order != order || buddy->zone != head->zone)
       break;

@@ -84,7 +84,18 @@ void Lock::init() {
     return;
   }
   new (storage_) pthread_mutex_t;
+#if defined(__GLIBC__)
+  // The heap's critical sections are short (a list change, a slab freeze), as under the
+  // kernel's spinlocks: an adaptive mutex spins a little on a contended lock before it sleeps,
+  // where a plain one enters the kernel at once (a futex wait and wake per contended call).
+  pthread_mutexattr_t attr;
+  pthread_mutexattr_init(&attr);
+  pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+  pthread_mutex_init(mutex_of(storage_), &attr);
+  pthread_mutexattr_destroy(&attr);
+#else
   pthread_mutex_init(mutex_of(storage_), nullptr);
+#endif
 }
 
 void Lock::destroy() {

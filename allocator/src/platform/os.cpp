@@ -70,37 +70,73 @@ std::size_t resident_bytes(const void* addr, std::size_t bytes) {
   return resident;
 }
 
-unsigned possible_cpus(unsigned limit) {
-  unsigned count = 0;
+namespace {
+
+// A cpulist file of /sys/devices/system/cpu ("0-1", "0", "0-3,8-11"): its highest CPU + 1 and
+// the number of CPUs it names; false if it cannot be read or parsed. open/read only: no libc
+// allocation, so a malloc shim may call it.
+bool read_cpulist(const char* path, unsigned& highest_plus_one, unsigned& weight) {
   char text[256];
-  const int fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    const ssize_t n = read(fd, text, sizeof text - 1);
-    close(fd);
-    // "0-1", "0", "0-3,8-11": the last number is the highest possible CPU.
-    unsigned value = 0;
-    bool digits = false;
-    for (ssize_t i = 0; i < n; ++i) {
-      if (text[i] >= '0' && text[i] <= '9') {
-        value = digits ? value * 10 + static_cast<unsigned>(text[i] - '0')
-                       : static_cast<unsigned>(text[i] - '0');
-        digits = true;
-      } else if (digits) {
-        count = value + 1;
-        digits = false;
-      }
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  const ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0)
+    return false;
+  highest_plus_one = weight = 0;
+  unsigned first = 0, value = 0;
+  bool digits = false, range = false;
+  for (ssize_t i = 0; i <= n; ++i) {
+    const char ch = i < n ? text[i] : '\n';
+    if (ch >= '0' && ch <= '9') {
+      value = (digits ? value * 10 : 0) + static_cast<unsigned>(ch - '0');
+      digits = true;
+      continue;
     }
-    if (digits)
-      count = value + 1;
+    if (digits && ch == '-' && !range) {
+      first = value;
+      range = true;
+    } else if (digits) {
+      const unsigned lo = range ? first : value;
+      if (value >= lo) {
+        weight += value - lo + 1;
+        highest_plus_one = value + 1;
+      }
+      range = false;
+    }
+    digits = false;
   }
-  if (count == 0) {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0)
-      count = static_cast<unsigned>(CPU_COUNT(&set));
-  }
+  return highest_plus_one != 0;
+}
+
+unsigned clamp_count(unsigned count, unsigned limit) {
   if (count == 0)
     count = 1;
   return count < limit ? count : limit;
+}
+
+unsigned affinity_cpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    return static_cast<unsigned>(CPU_COUNT(&set));
+  return 0;
+}
+
+} // namespace
+
+unsigned possible_cpus(unsigned limit) {
+  unsigned highest_plus_one = 0, weight = 0;
+  if (!read_cpulist("/sys/devices/system/cpu/possible", highest_plus_one, weight))
+    highest_plus_one = affinity_cpus();
+  return clamp_count(highest_plus_one, limit);
+}
+
+unsigned present_cpus(unsigned limit) {
+  unsigned highest_plus_one = 0, weight = 0;
+  if (!read_cpulist("/sys/devices/system/cpu/present", highest_plus_one, weight))
+    weight = affinity_cpus();
+  return clamp_count(weight, limit);
 }
 
 void print(const char* message) {

@@ -20,6 +20,9 @@ std::uint64_t random_u64();
 // /sys/devices/system/cpu/possible (else the CPUs this thread may run on), clamped to
 // [1, limit]. Reads the file with open/read: no libc allocation, so a malloc shim may call it.
 unsigned possible_cpus(unsigned limit);
+// The kernel's num_present_cpus(): how many CPUs /sys/devices/system/cpu/present names (else the
+// CPUs this thread may run on), clamped to [1, limit]. Also allocation-free.
+unsigned present_cpus(unsigned limit);
 // Writes a message to the diagnostic stream (stderr).
 void print(const char* message);
 [[noreturn]] void fatal();

@@ -27,7 +27,8 @@ constexpr bool kTaggedHandles = sizeof(std::uintptr_t) == 8;
 
 void SlabAllocator::init(const Reporter* reporter, PageAllocator* pages, const Config& cfg,
                          kmem_cache* cache_slots, kmem_cache_cpu* cpu_slots, unsigned nr_slots,
-                         std::uint64_t* live_bitmap, std::uint64_t seed) {
+                         void* slot_area, std::uint64_t* live_bitmap, std::uint64_t seed) {
+  KM_DCHECK(cfg.nr_cpus >= 1 && cfg.nr_cpus <= kMaxCpus); // resolved by Heap::init
   live_.init(live_bitmap, pages->start_pfn() << pages->page_shift());
   reporter_ = reporter;
   pages_ = pages;
@@ -56,18 +57,30 @@ void SlabAllocator::init(const Reporter* reporter, PageAllocator* pages, const C
   overflow_lock_.init();
   slot_mode_ =
       platform::platform_hooks.current_cpu != nullptr ? SlotMode::Platform : SlotMode::Threads;
+  // slot_area: nr_cpus_ + 1 counters, nr_cpus_ + 1 claims, nr_cpus_ ownership words.
+  auto* area = static_cast<unsigned char*>(slot_area);
+  live_delta_ = reinterpret_cast<SlotCounters*>(area);
+  claims_ = reinterpret_cast<SlotClaim*>(area + sizeof(SlotCounters) * (nr_cpus_ + 1));
+  slot_state_ = reinterpret_cast<std::uint32_t*>(claims_ + nr_cpus_ + 1);
   for (unsigned i = 0; i <= nr_cpus_; ++i) {
-    claims_[i] = SlotClaim{this, i};
-    live_delta_[i] = SlotCounters{};
+    new (&live_delta_[i]) SlotCounters{};
+    new (&claims_[i]) SlotClaim{this, i};
   }
-  for (std::uint32_t& state : slot_state_)
-    state = 0;
+  for (unsigned i = 0; i < nr_cpus_; ++i)
+    new (&slot_state_[i]) std::uint32_t{0};
   key_ = platform::create_thread_key(&SlabAllocator::on_thread_exit);
   id_ = platform::next_heap_id();
   fork_hook_ = platform::ForkHook{&fork_prepare, &fork_parent, &fork_child, this};
   platform::add_fork_hook(&fork_hook_);
   platform::LockGuard guard(slab_mutex_);
   newest_ = nullptr;
+}
+
+std::size_t SlabAllocator::slot_area_bytes(unsigned nr_cpus) {
+  static_assert(alignof(SlotCounters) == 64 && alignof(SlotClaim) <= 64 &&
+                sizeof(SlotClaim) % alignof(std::uint32_t) == 0);
+  return (sizeof(SlotCounters) + sizeof(SlotClaim)) * (std::size_t{nr_cpus} + 1) +
+         sizeof(std::uint32_t) * nr_cpus;
 }
 
 SlabAllocator::~SlabAllocator() {
@@ -222,8 +235,8 @@ void SlabAllocator::destroy(kmem_cache* s) {
     platform::LockGuard registry(slab_mutex_);
     flush(s);
     platform::LockGuard guard(s->list_lock);
-    s->partial.for_each([&](const page* slab) { live += slab->inuse; });
-    s->full.for_each([&](const page* slab) { live += slab->inuse; });
+    s->partial.for_each([&](const page* slab) { live += slab_freelist(slab).inuse; });
+    s->full.for_each([&](const page* slab) { live += slab_freelist(slab).inuse; });
     // A cpu slab that another live thread holds (flush leaves it to that thread) counts whole.
     for (unsigned c = 0; c <= nr_cpus_; ++c)
       if (s->cpu_slab[c].slab != nullptr)

@@ -4,9 +4,11 @@
 // __slab_free for any other slab, freeze / deactivate / isolate, new and discarded slabs, flush
 // and shrink, and the checks every free makes before it changes anything.
 //
-// Locks (order in platform/lock.h): the fast paths take none; everything that touches a slab
-// that is no cpu's, a cpu slab's remote freelist, or a cache's lists and counters holds that
-// cache's list_lock; the shared slot's calls hold overflow_lock_ throughout.
+// Locks (order in platform/lock.h): the fast paths take none; nor do a remote free that leaves
+// its slab on its list and the cpu's refill from its own slab's remote frees (one
+// compare-and-swap of the slab's freelist pair each, slab_freelist.h). Everything that changes
+// a cache's lists and counters, or moves a slab between them, holds that cache's list_lock; the
+// shared slot's calls hold overflow_lock_ throughout.
 #include "slab/slub.h"
 
 #include <cstring>
@@ -129,7 +131,7 @@ int SlabAllocator::shrink(kmem_cache* s) {
   platform::LockGuard guard(s->list_lock);
   for (page* slab = s->partial.front(); slab != nullptr;) {
     page* next = slab->next;
-    if (slab->inuse == 0) {
+    if (slab_freelist(slab).inuse == 0) {
       s->partial.remove(slab);
       discard_slab(s, slab);
     }
@@ -168,6 +170,7 @@ page* SlabAllocator::new_slab(kmem_cache* s, gfp_t gfp) {
   slab->objects = static_cast<std::uint16_t>(objects);
   slab->inuse = 0;
   slab->slab_cpu = 0;
+  slab->frozen = 0;
   slab->next = slab->prev = nullptr;
   if (s->ctor != nullptr)
     for (unsigned i = 0; i < objects; ++i)
@@ -186,19 +189,31 @@ void SlabAllocator::discard_slab(kmem_cache* s, page* slab) {
   s->total_objects -= slab->objects;
   slab->slab_cache = nullptr;
   slab->freelist = nullptr;
-  slab->flags &= static_cast<std::uint8_t>(~PG_frozen);
+  slab->frozen = 0;
   const bool freed = pages_->free(slab, slab->order, PageOwner::Slab);
   KM_CHECK(freed);
 }
 
+// The cpu takes every free object; a remote free racing with this lands before (taken) or
+// after (on slab->freelist, for the cpu to take back later).
 void SlabAllocator::freeze(kmem_cache_cpu* c, page* slab) {
-  slab->flags |= PG_frozen;
-  slab->slab_cpu = static_cast<std::uint16_t>(slab->slab_cache->cpu_slab.index_of(c));
+  const auto cpu = static_cast<std::uint16_t>(slab->slab_cache->cpu_slab.index_of(c));
+  SlabFreelist old = slab_freelist(slab);
+  while (!slab_update(slab, old, {nullptr, old.objects, old.objects, cpu, 1})) {
+  }
   c->slab = slab;
-  c->freelist = slab->freelist;
-  slab->freelist = nullptr;
-  slab->inuse = slab->objects;
+  c->freelist = old.freelist;
   ++c->tid;
+}
+
+// get_freelist: the objects other cpus freed to the cpu slab since it was frozen, all at once
+// and without a lock; the slab stays frozen with every object counted in use.
+void* SlabAllocator::take_remote_frees(page* slab) {
+  SlabFreelist old = slab_freelist(slab);
+  while (old.freelist != nullptr &&
+         !slab_update(slab, old, {nullptr, old.objects, old.objects, old.slab_cpu, 1})) {
+  }
+  return old.freelist;
 }
 
 // deactivate_slab: the cpu's free objects go back to the slab, which leaves the cpu and joins
@@ -207,24 +222,34 @@ void SlabAllocator::deactivate_slab(kmem_cache* s, kmem_cache_cpu* c) {
   page* slab = c->slab;
   if (slab == nullptr)
     return;
-  // As 6.8 deactivate_slab: a slab that received remote frees goes to the tail of the partial
-  // list (DEACTIVATE_TO_TAIL), any other to its head, where the next allocation finds it hot.
-  const bool remote_frees = slab->freelist != nullptr;
-  void* obj = c->freelist;
-  while (obj != nullptr) {
-    void* next = get_freepointer(s, obj);
-    set_freepointer(s, obj, slab->freelist);
-    slab->freelist = obj;
-    --slab->inuse;
-    obj = next;
+  // As 6.8 deactivate_slab. Stage one: count the cpu's free objects and find the last.
+  void* const head = c->freelist;
+  void* tail = nullptr;
+  unsigned count = 0;
+  for (void* obj = head; obj != nullptr; obj = get_freepointer(s, obj)) {
+    tail = obj;
+    ++count;
   }
   c->freelist = nullptr;
   c->slab = nullptr;
   ++c->tid;
-  slab->flags &= static_cast<std::uint8_t>(~PG_frozen);
-  if (slab->inuse == 0 && s->partial.length() >= s->layout.min_partial)
+  // Stage two: unfreeze, splicing them before the objects other cpus freed meanwhile.
+  SlabFreelist old = slab_freelist(slab);
+  SlabFreelist now;
+  do {
+    if (tail != nullptr)
+      set_freepointer(s, tail, old.freelist);
+    now = {tail != nullptr ? head : old.freelist, static_cast<std::uint16_t>(old.inuse - count),
+           old.objects, 0, 0};
+  } while (!slab_update(slab, old, now));
+  // Stage three: the list its fill level calls for. A slab that received remote frees goes to
+  // the tail of the partial list (DEACTIVATE_TO_TAIL), any other to its head, where the next
+  // allocation finds it hot. Frees that race with this and change the slab's list wait for
+  // list_lock; the others change only its freelist pair.
+  const bool remote_frees = old.freelist != nullptr;
+  if (now.inuse == 0 && s->partial.length() >= s->layout.min_partial)
     discard_slab(s, slab);
-  else if (slab->inuse == slab->objects)
+  else if (now.inuse == now.objects)
     s->full.push_back(slab);
   else if (remote_frees)
     s->partial.push_back(slab);
@@ -239,9 +264,9 @@ void SlabAllocator::isolate_slab(kmem_cache* s, kmem_cache_cpu* c, unsigned cpu)
   c->freelist = nullptr;
   c->slab = nullptr;
   ++c->tid;
-  slab->flags &= static_cast<std::uint8_t>(~PG_frozen);
-  slab->freelist = nullptr;
-  slab->inuse = slab->objects;
+  SlabFreelist old = slab_freelist(slab);
+  while (!slab_update(slab, old, {nullptr, old.objects, old.objects, 0, 0})) {
+  }
   // Its free objects count as allocated from now on (leaked), in the bitmap too.
   auto* base = static_cast<unsigned char*>(pages_->page_address(slab));
   for (unsigned i = 0; i < slab->objects; ++i)
@@ -268,13 +293,12 @@ void* SlabAllocator::alloc(kmem_cache* s, gfp_t gfp) {
 void* SlabAllocator::alloc_on(kmem_cache* s, unsigned cpu, gfp_t gfp) {
   kmem_cache_cpu* c = &s->cpu_slab[cpu];
   void* obj = c->freelist;
-  SlotPathStats& paths = live_delta_[cpu].paths;
   if (obj == nullptr || (s->flags & SLAB_CONSISTENCY_CHECKS) != 0) {
-    obj = alloc_slow(s, c, gfp);
-    ++paths.locked_allocs;
+    obj = alloc_slow(s, c, gfp); // counts its path
   } else {
     c->freelist = get_freepointer(s, obj);
     ++c->tid;
+    SlotPathStats& paths = live_delta_[cpu].paths;
     ++(cpu < nr_cpus_ ? paths.fast_allocs : paths.locked_allocs);
   }
   if (obj == nullptr)
@@ -288,17 +312,23 @@ void* SlabAllocator::alloc_on(kmem_cache* s, unsigned cpu, gfp_t gfp) {
 
 void* SlabAllocator::alloc_slow(kmem_cache* s, kmem_cache_cpu* c, gfp_t gfp) {
   const unsigned cpu = s->cpu_slab.index_of(c);
+  SlotPathStats& paths = live_delta_[cpu].paths;
+  // The objects other cpus freed to this cpu's slab, without a lock (a debug cache's under it).
+  if (c->freelist == nullptr && c->slab != nullptr && !debug_cache(s)) {
+    if (void* obj = take_remote_frees(c->slab); obj != nullptr) {
+      c->freelist = get_freepointer(s, obj);
+      ++c->tid;
+      ++(cpu < nr_cpus_ ? paths.fast_allocs : paths.locked_allocs);
+      return obj;
+    }
+  }
+  ++paths.locked_allocs;
   s->list_lock.lock();
   for (;;) {
     if (c->freelist == nullptr && c->slab != nullptr) {
-      page* slab = c->slab;
-      if (slab->freelist != nullptr) { // objects freed by other cpus
-        c->freelist = slab->freelist;
-        slab->freelist = nullptr;
-        slab->inuse = slab->objects;
-      } else {
+      c->freelist = take_remote_frees(c->slab);
+      if (c->freelist == nullptr)
         deactivate_slab(s, c);
-      }
     }
     if (c->freelist == nullptr && c->slab == nullptr) {
       page* slab = s->partial.front();
@@ -342,6 +372,7 @@ SlotPathStats SlabAllocator::path_stats() const {
     sum.locked_allocs += p.locked_allocs;
     sum.fast_frees += p.fast_frees;
     sum.locked_frees += p.locked_frees;
+    sum.remote_frees += p.remote_frees;
   }
   return sum;
 }
@@ -356,9 +387,10 @@ bool SlabAllocator::object_valid(const kmem_cache* s, const page* slab, const vo
 }
 
 bool SlabAllocator::on_freelist(const kmem_cache* s, const page* slab, const void* obj) const {
-  const void* lists[2] = {slab->freelist, nullptr};
-  if ((slab->flags & PG_frozen) != 0)
-    lists[1] = s->cpu_slab[slab->slab_cpu].freelist;
+  const SlabFreelist state = slab_freelist(slab);
+  const void* lists[2] = {state.freelist, nullptr};
+  if (state.frozen != 0)
+    lists[1] = s->cpu_slab[state.slab_cpu].freelist;
   for (const void* list : lists) {
     std::size_t steps = 0;
     for (void* p = const_cast<void*>(list); p != nullptr && steps <= slab->objects; ++steps) {
@@ -473,48 +505,78 @@ bool SlabAllocator::free_on(kmem_cache* s, unsigned cpu, page* slab, void* obj) 
     ++(cpu < nr_cpus_ ? paths.fast_frees : paths.locked_frees);
     return true;
   }
-  ++paths.locked_frees;
-  bool on_remote_head = false;
-  {
+  // __slab_free: one update of the slab's freelist pair, without a lock unless it moves the
+  // slab between lists (debug caches: always under list_lock).
+  SlabFree done = debug_cache(s) ? SlabFree::NeedsLock : slab_free_lockless(s, slab, obj);
+  if (done == SlabFree::NeedsLock) {
     platform::LockGuard guard(s->list_lock);
     if (c->slab == slab) { // a debug cache's cpu slab: changed under list_lock only
       set_freepointer(s, obj, c->freelist);
       c->freelist = obj;
       ++c->tid;
-    } else if (hardened_ && obj == slab->freelist) {
-      on_remote_head = true; // free already: its bit was set in error
+      done = SlabFree::Done;
     } else {
-      slab_free_slow(s, slab, obj);
+      done = slab_free_locked(s, slab, obj);
     }
+    ++paths.locked_frees;
+  } else {
+    ++(cpu < nr_cpus_ ? paths.remote_frees : paths.locked_frees);
   }
-  if (on_remote_head) { // refused: the bitmap is left as it was
+  if (done == SlabFree::Refused) { // free already: its bit was set in error; the bitmap is kept
     live_delta_[cpu].bits += live_.set(obj) ? 1 : 0;
     return false;
   }
   return true;
 }
 
-// __slab_free: to a slab that is not this cpu's.
-void SlabAllocator::slab_free_slow(kmem_cache* s, page* slab, void* obj) {
-  const bool frozen = (slab->flags & PG_frozen) != 0;
-  const bool was_full = !frozen && slab->freelist == nullptr;
-  set_freepointer(s, obj, slab->freelist);
-  slab->freelist = obj;
-  --slab->inuse;
-  if (frozen)
-    return; // another cpu's slab: it takes these back when its own freelist runs dry
-  if (slab->inuse == 0 && s->partial.length() >= s->layout.min_partial) {
+// __slab_free for a slab that is not this cpu's, when the free leaves it on its list: a frozen
+// slab (another cpu's), or a partial slab that keeps objects in use. Otherwise (it was full, or
+// it becomes empty) NeedsLock, changing nothing: the caller retries under list_lock. Refused
+// when obj is already the slab's first free object (the hardened freelist's naive check).
+SlabAllocator::SlabFree SlabAllocator::slab_free_lockless(const kmem_cache* s, page* slab,
+                                                          void* obj) {
+  SlabFreelist old = slab_freelist(slab);
+  for (;;) {
+    if (hardened_ && old.freelist == obj)
+      return SlabFree::Refused;
+    if (old.frozen == 0 && (old.freelist == nullptr || old.inuse == 1))
+      return SlabFree::NeedsLock;
+    set_freepointer(s, obj, old.freelist);
+    if (slab_update(slab, old,
+                    {obj, static_cast<std::uint16_t>(old.inuse - 1), old.objects, old.slab_cpu,
+                     old.frozen}))
+      return SlabFree::Done;
+  }
+}
+
+// __slab_free under list_lock, taken before the update as the kernel takes it, so that the
+// slab's list and its state change together; frees racing without the lock change only the
+// freelist pair, and the update retries with what they left.
+SlabAllocator::SlabFree SlabAllocator::slab_free_locked(kmem_cache* s, page* slab, void* obj) {
+  SlabFreelist old = slab_freelist(slab);
+  SlabFreelist now;
+  do {
+    if (hardened_ && old.freelist == obj)
+      return SlabFree::Refused;
+    set_freepointer(s, obj, old.freelist);
+    now = old;
+    now.freelist = obj;
+    --now.inuse;
+  } while (!slab_update(slab, old, now));
+  if (old.frozen != 0)
+    return SlabFree::Done; // another cpu's slab: it takes these back when its own freelist runs dry
+  const bool was_full = old.freelist == nullptr;
+  if (now.inuse == 0 && s->partial.length() >= s->layout.min_partial) {
     if (was_full)
       s->full.remove(slab);
     else
       s->partial.remove(slab);
     discard_slab(s, slab);
-    return;
-  }
-  if (was_full) {
+  } else if (was_full) {
     s->full.remove(slab);
     s->partial.push_back(slab);
   }
+  return SlabFree::Done;
 }
 
 } // namespace km

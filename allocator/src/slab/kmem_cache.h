@@ -2,12 +2,12 @@
 // partial lists or NUMA nodes).
 //
 // Slab states (boolean combinations of the head page's fields; validate() checks them):
-//   cpu slab:      PG_frozen && on no list && c->slab == it; objects the cpu may hand out are on
+//   cpu slab:      frozen && on no list && c->slab == it; objects the cpu may hand out are on
 //                  c->freelist, remote frees on slab->freelist; inuse == objects -
 //                  len(slab->freelist)
-//   partial slab:  !PG_frozen && on s->partial && len(slab->freelist) == objects - inuse > 0
+//   partial slab:  !frozen && on s->partial && len(slab->freelist) == objects - inuse > 0
 //                  (fully free slabs stay here only while nr_partial <= min_partial)
-//   full slab:     !PG_frozen && on s->full && inuse == objects && freelist == NULL
+//   full slab:     !frozen && on s->full && inuse == objects && freelist == NULL
 // Every slab page is owned by PageOwner::Slab and its head's slab_cache points to the cache.
 #pragma once
 
@@ -21,8 +21,6 @@
 #include "slab/slab_layout.h"
 
 namespace km {
-
-inline constexpr std::uint8_t PG_frozen = 1u << 2; // slab is some cpu's c->slab
 
 // One cpu slot of a cache: touched only by the thread that holds the slot (slub.h).
 struct kmem_cache_cpu {
@@ -65,8 +63,10 @@ struct kmem_cache {
   km::SlabLayout layout; // object_size, size, align, offset, order, objects, min_partial
   void (*ctor)(void*);
   std::uint64_t random; // freelist hardening key (0 when not hardened)
-  // The node's list_lock: the lists and counters below, and the freelist and inuse of every
-  // slab of the cache that is no cpu's (and a cpu slab's slab->freelist of remote frees).
+  // The node's list_lock: the lists and counters below, and which list a slab is on. A slab's
+  // freelist pair changes only by compare-and-swap (slab_freelist.h); a change that moves the
+  // slab between lists (unfreezing, a free to a full slab, a free that empties it) is made
+  // under this lock, so the list and the pair agree for every holder of it.
   mutable km::platform::Lock list_lock;
   km::PageList partial KM_GUARDED_BY(list_lock); // node partial list
   km::PageList full KM_GUARDED_BY(list_lock);    // full slabs (the kernel: only with debug)

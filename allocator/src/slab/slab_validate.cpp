@@ -34,18 +34,19 @@ std::size_t SlabAllocator::validate_slab(const kmem_cache* s, const page* slab,
                       slab->slab_cache == s ? "ok" : "other");
     return 1;
   }
+  // One snapshot of the freelist pair (exact when no other thread frees to the slab).
+  const SlabFreelist st = slab_freelist(slab);
   const unsigned expected_objects = slab->order == s->layout.order       ? s->layout.objects
                                     : slab->order == s->layout.min_order ? s->layout.min_objects
                                                                          : 0;
-  if (slab->objects != expected_objects || slab->inuse > slab->objects) {
-    report_corruption(r, "AC1", addr,
-                      "%s: slab %#lx order %u has %u objects (%u in use), expected %u", s->name,
-                      static_cast<unsigned long>(addr), slab->order, slab->objects, slab->inuse,
-                      expected_objects);
+  if (slab->objects != expected_objects || st.inuse > slab->objects) {
+    report_corruption(
+        r, "AC1", addr, "%s: slab %#lx order %u has %u objects (%u in use), expected %u", s->name,
+        static_cast<unsigned long>(addr), slab->order, slab->objects, st.inuse, expected_objects);
     return errors + 1;
   }
   bool ok = true;
-  const std::size_t on_slab = count_free(s, slab, slab->freelist, slab->objects, ok);
+  const std::size_t on_slab = count_free(s, slab, st.freelist, slab->objects, ok);
   const std::size_t on_cpu = count_free(s, slab, cpu_list, slab->objects, ok);
   if (!ok) {
     report_corruption(r, "AC1", addr, "%s: slab %#lx: freelist corrupt (invalid pointer or cycle)",
@@ -64,7 +65,7 @@ std::size_t SlabAllocator::validate_slab(const kmem_cache* s, const page* slab,
     ++errors;
   }
   bool free_marked_live = false;
-  const void* lists[2] = {slab->freelist, cpu_list};
+  const void* lists[2] = {st.freelist, cpu_list};
   for (const void* list : lists)
     for (void* p = const_cast<void*>(list); p != nullptr && !free_marked_live;
          p = get_freepointer(s, p))
@@ -74,10 +75,9 @@ std::size_t SlabAllocator::validate_slab(const kmem_cache* s, const page* slab,
                       static_cast<unsigned long>(addr));
     ++errors;
   }
-  if (static_cast<std::size_t>(slab->objects - slab->inuse) != on_slab) {
+  if (static_cast<std::size_t>(slab->objects - st.inuse) != on_slab) {
     report_corruption(r, "AC1", addr, "%s: slab %#lx: objects %u - inuse %u != %zu on its freelist",
-                      s->name, static_cast<unsigned long>(addr), slab->objects, slab->inuse,
-                      on_slab);
+                      s->name, static_cast<unsigned long>(addr), slab->objects, st.inuse, on_slab);
     ++errors;
   }
   if (on_slab + on_cpu > slab->objects) {
@@ -85,17 +85,17 @@ std::size_t SlabAllocator::validate_slab(const kmem_cache* s, const page* slab,
                       static_cast<unsigned long>(addr), on_slab + on_cpu, slab->objects);
     ++errors;
   }
-  const bool frozen = (slab->flags & PG_frozen) != 0;
+  const bool frozen = st.frozen != 0;
   const bool state_ok = state == 'c'   ? frozen
-                        : state == 'p' ? !frozen && slab->inuse < slab->objects
-                                       : !frozen && slab->inuse == slab->objects;
+                        : state == 'p' ? !frozen && st.inuse < slab->objects
+                                       : !frozen && st.inuse == slab->objects;
   if (!state_ok) {
     report_corruption(r, "AC1", addr, "%s: slab %#lx on the %s list has inuse %u/%u, frozen %d",
                       s->name, static_cast<unsigned long>(addr),
                       state == 'c'   ? "cpu"
                       : state == 'p' ? "partial"
                                      : "full",
-                      slab->inuse, slab->objects, frozen ? 1 : 0);
+                      st.inuse, slab->objects, frozen ? 1 : 0);
     ++errors;
   }
   return errors;
@@ -131,9 +131,8 @@ std::size_t SlabAllocator::validate_cache(const kmem_cache* s) const {
     }
     ++slabs;
     objects += cc.slab->objects;
-    if (cc.slab->slab_cpu != c) {
-      report_corruption(r, "AC1", 0, "%s: cpu %u slab records cpu %u", s->name, c,
-                        cc.slab->slab_cpu);
+    if (const unsigned recorded = slab_freelist(cc.slab).slab_cpu; recorded != c) {
+      report_corruption(r, "AC1", 0, "%s: cpu %u slab records cpu %u", s->name, c, recorded);
       ++errors;
     }
     errors += validate_slab(s, cc.slab, cc.freelist, 'c');

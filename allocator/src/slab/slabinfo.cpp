@@ -25,7 +25,8 @@ CacheInfo SlabAllocator::info(const kmem_cache* s) const {
   ci.nr_full = s->full.length();
   ci.total_objects = s->total_objects;
   std::size_t partial_free = 0;
-  s->partial.for_each([&](const page* slab) { partial_free += slab->objects - slab->inuse; });
+  s->partial.for_each(
+      [&](const page* slab) { partial_free += slab->objects - slab_freelist(slab).inuse; });
   std::size_t cpu_free = 0;
   for (unsigned c = 0; c <= nr_cpus_; ++c) { // (other threads' slots: exact when they are idle)
     const kmem_cache_cpu& cc = s->cpu_slab[c];
@@ -34,7 +35,7 @@ CacheInfo SlabAllocator::info(const kmem_cache* s) const {
     ++ci.nr_cpu_slabs;
     bool ok = true;
     cpu_free += count_free(s, cc.slab, cc.freelist, cc.slab->objects, ok);
-    cpu_free += cc.slab->objects - cc.slab->inuse;
+    cpu_free += cc.slab->objects - slab_freelist(cc.slab).inuse;
   }
   ci.active_objects = s->total_objects - partial_free;
   ci.free_objects = partial_free + cpu_free;

@@ -12,8 +12,11 @@
 // first call and gives it back when it exits (a thread key's exit hook deactivates its cpu slab
 // in every cache). Threads beyond nr_cpus share one more slot (index nr_cpus) under
 // overflow_lock_. On its own slot a thread allocates from and frees to its cpu slab without a
-// lock; frees to any other slab (remote frees), refills, deactivation and new slabs take the
-// cache's list_lock, and the page allocator its zone lock (lock order: platform/lock.h). The
+// lock. A free to any other slab (a remote free) and the refill from the remote frees of the
+// cpu's own slab are one compare-and-swap of the slab's freelist pair (slab_freelist.h), without
+// a lock, unless the free moves the slab between lists (it was full, or it becomes empty);
+// those, refills from the partial list, deactivation and new slabs take the cache's list_lock,
+// and the page allocator its zone lock (lock order: platform/lock.h). The
 // allocation bitmap's words change by atomic or/and. set_cpu() switches the heap to a fixed
 // slot for single-threaded drivers (tests, the fuzzers): then every call uses that slot and
 // flush() deactivates all of them. Debug caches (SLAB_CONSISTENCY_CHECKS) take list_lock on
@@ -47,18 +50,22 @@
 #include "platform/lock.h"
 #include "slab/kmem_cache.h"
 #include "slab/live_bitmap.h"
+#include "slab/slab_freelist.h"
 
 namespace km {
 
 class SlabAllocator {
 public:
   ~SlabAllocator();
-  // cache_slots: nr_slots descriptors; cpu_slots: cpu_run_slots(nr_slots) *
-  // cpu_slots_per_cache(cfg), 64-byte aligned (kmem_cache.h: one run per cpu). live_bitmap:
-  // arena_bytes / 64 bytes, any contents (each slab clears its range when created).
+  // cfg.nr_cpus is resolved (1..kMaxCpus). cache_slots: nr_slots descriptors; cpu_slots:
+  // cpu_run_slots(nr_slots) * cpu_slots_per_cache(cfg), 64-byte aligned (kmem_cache.h: one run
+  // per cpu); slot_area: slot_area_bytes(cfg.nr_cpus), 64-byte aligned, any contents (the
+  // per-slot counters, claims and ownership words). live_bitmap: arena_bytes / 64 bytes, any
+  // contents (each slab clears its range when created).
   void init(const Reporter* reporter, PageAllocator* pages, const Config& cfg,
-            kmem_cache* cache_slots, kmem_cache_cpu* cpu_slots, unsigned nr_slots,
+            kmem_cache* cache_slots, kmem_cache_cpu* cpu_slots, unsigned nr_slots, void* slot_area,
             std::uint64_t* live_bitmap, std::uint64_t seed);
+  static std::size_t slot_area_bytes(unsigned nr_cpus);
   // Whether obj is the start of an allocated slab object (its bit in the allocation bitmap).
   bool object_live(const void* obj) const { return live_.test(obj); }
 
@@ -139,7 +146,10 @@ private:
   void discard_slab(kmem_cache* s, page* slab) KM_REQUIRES(s->list_lock);
   void freeze(kmem_cache_cpu* c, page* slab); // under the cache's list_lock
   void deactivate_slab(kmem_cache* s, kmem_cache_cpu* c) KM_REQUIRES(s->list_lock);
-  void slab_free_slow(kmem_cache* s, page* slab, void* obj) KM_REQUIRES(s->list_lock);
+  void* take_remote_frees(page* slab);
+  enum class SlabFree : unsigned char { Done, Refused, NeedsLock };
+  SlabFree slab_free_lockless(const kmem_cache* s, page* slab, void* obj) KM_EXCLUDES(s->list_lock);
+  SlabFree slab_free_locked(kmem_cache* s, page* slab, void* obj) KM_REQUIRES(s->list_lock);
   // obj's slab, when obj is an object start of s; else a report and nullptr (the checks of
   // kmem_cache_free before the double-free ones).
   page* slab_of_object(kmem_cache* s, void* obj);
@@ -181,10 +191,11 @@ private:
     long long bits = 0;
     SlotPathStats paths;
   };
-  SlotCounters live_delta_[kMaxCpus + 1];
-  // Slot ownership: 0 free, 1 claimed by a thread, 2 borrowed by a flush.
-  std::uint32_t slot_state_[kMaxCpus] = {};
-  SlotClaim claims_[kMaxCpus + 1] = {};
+  // In slot_area (the metadata pages), sized by nr_cpus_: nr_cpus_ + 1 counters and claims,
+  // nr_cpus_ ownership words (0 free, 1 claimed by a thread, 2 borrowed by a flush).
+  SlotCounters* live_delta_ = nullptr;
+  SlotClaim* claims_ = nullptr;
+  std::uint32_t* slot_state_ = nullptr;
   platform::ThreadKey key_;
   unsigned long long id_ = 0; // platform::next_heap_id(), for the thread's slot cache
   platform::Lock overflow_lock_;
