@@ -117,11 +117,11 @@ int main(int argc, char** argv) {
       g_heap.kfree(r.slots[t % kRing]);
 #ifndef KMALLOC_BENCH_BEFORE_THREADS
   const km::SlotPathStats p = g_heap.slot_path_stats();
-  const double all =
-      static_cast<double>(p.fast_allocs + p.locked_allocs + p.fast_frees + p.locked_frees);
-  std::printf("slot paths: %llu fast / %llu locked allocs, %llu fast / %llu locked frees "
-              "(%.2f%% of slab calls took a lock)\n",
-              p.fast_allocs, p.locked_allocs, p.fast_frees, p.locked_frees,
+  const double all = static_cast<double>(p.fast_allocs + p.locked_allocs + p.fast_frees +
+                                         p.remote_frees + p.locked_frees);
+  std::printf("slot paths: %llu fast / %llu locked allocs, %llu fast / %llu lock-free remote / "
+              "%llu locked frees (%.2f%% of slab calls took a lock)\n",
+              p.fast_allocs, p.locked_allocs, p.fast_frees, p.remote_frees, p.locked_frees,
               all > 0 ? 100.0 * static_cast<double>(p.locked_allocs + p.locked_frees) / all : 0.0);
 #endif
   return 0;

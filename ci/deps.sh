@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # ci/deps.sh - installs what the build needs, from Debian packages only. Idempotent: when every
 # package is already installed it changes nothing and returns in well under a second.
-# python3, sqlite3, xz-utils, gzip and time are the real programs of ci/real-programs.sh.
+# python3, sqlite3, xz-utils, gzip and time are the real programs of ci/real-programs.sh;
+# libjemalloc-dev, libmimalloc-dev and libgoogle-perftools-dev (tcmalloc) are the peers of
+# bench/compare.sh.
 set -euo pipefail
 
 packages=(
   cmake ninja-build g++ clang-14 libclang-rt-14-dev llvm-14 clang-format-14
   googletest libgtest-dev librapidcheck-dev libbenchmark-dev pkg-config ccache
   python3 sqlite3 xz-utils gzip time
+  libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev
 )
 
 missing=()

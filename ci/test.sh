@@ -5,8 +5,10 @@
 # all run; after the dev preset, ci/consumers.sh builds, installs and
 # links the library the ways its users do (release preset with g++ and clang, find_package,
 # pkg-config, add_subdirectory, the README's code blocks) and ci/real-programs.sh runs python3,
-# sqlite3, sort, gzip, xz and g++ with and without the malloc shim. Each stage prints its wall time
-# ("time: <stage>: N s"). Builds use ccache when it is installed (ci/lib.sh).
+# sqlite3, sort, gzip, xz and g++ with and without the malloc shim, and bench/compare.sh --smoke
+# runs the allocator comparison once (every allocator and workload; no timing asserted). Each
+# stage prints its wall time ("time: <stage>: N s"). Builds use ccache when it is installed
+# (ci/lib.sh).
 #
 #   ci/test.sh                     # dev, asan and tsan
 #   KMALLOC_TEST_PRESETS="dev" ci/test.sh
@@ -37,5 +39,7 @@ for preset in "${presets[@]}"; do
     timed consumers bash ci/consumers.sh
     echo "=== real programs with and without the malloc shim"
     timed real-programs bash ci/real-programs.sh
+    echo "=== bench/compare.sh --smoke: every allocator and workload once, no timing asserted"
+    timed bench-smoke bash bench/compare.sh --smoke
   fi
 done
