@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "heap_state.h"
+#include "platform/os.h"
+
 namespace km::shim {
 
 namespace {
@@ -59,6 +62,20 @@ bool parse_shim_options(const char* text, ShimOptions& out, char* error, std::si
     ++shift;
   out.arena_shift = shift;
   out.heap.arena_size = std::size_t{1} << shift;
+  if (out.heap.nr_cpus == kNrCpusAuto) {
+    // Threads, not cpus, hold the slots here: a program's main thread keeps one while its
+    // workers run, and threads beyond the slots share one under a lock. So the shim has four
+    // slots per possible CPU (at least 8), and keeps the slab orders a kernel on this machine
+    // picks by pinning min_objects to this machine's count (calculate_order's rule).
+    const Config machine =
+        resolve_nr_cpus(out.heap, platform::possible_cpus(~0u), platform::present_cpus(~0u));
+    if (out.heap.slub_min_objects == 0)
+      out.heap.slub_min_objects = machine.slub_min_objects != 0
+                                      ? machine.slub_min_objects
+                                      : 4 * (fls64(machine.nr_cpus) + 1);
+    const unsigned slots = 4 * machine.nr_cpus;
+    out.heap.nr_cpus = slots < 8 ? 8 : slots > kMaxCpus ? kMaxCpus : slots;
+  }
   if (!validate_config(out.heap, st)) {
     std::snprintf(error, error_size, "%s", st.message);
     return false;

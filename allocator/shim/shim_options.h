@@ -5,8 +5,10 @@
 // that any kmalloc up to KMALLOC_MAX_SIZE fits a fresh arena: 8 MiB by default), plus the shim's
 // own key stats=FILE: at exit, write the call counts, slabinfo and buddyinfo of every arena to FILE
 // ("%p" in FILE becomes the process id, so a program that runs others keeps one file each).
-// Defaults: profile=linux-6, 64 MiB arenas, no ZONE_DMA, nr_cpus=auto (the machine's possible
-// CPUs).
+// Defaults: profile=linux-6, 64 MiB arenas, no ZONE_DMA, and with nr_cpus=auto (the default)
+// four cpu slots per possible CPU (at least 8: threads hold slots, and a program's main thread
+// keeps one), with slub_min_objects pinned so that slab orders are the ones the kernel picks on
+// this machine.
 #pragma once
 
 #include <cstddef>
