@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <string>
 
+#include "allocator/shim/shim_options.h"
 #include "model/cpu_spec.h"
 #include "model/slab_layout_spec.h"
-#include "allocator/shim/shim_options.h"
 
 namespace {
 

@@ -4,8 +4,11 @@
 // Also: a SLAB_CONSISTENCY_CHECKS cache catches a corrupted free pointer at allocation time.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <future>
 #include <regex>
 #include <string>
 #include <vector>
@@ -381,6 +384,55 @@ TEST_F(SlabValidate, EachReportNamesTheSlab) {
 }
 
 // ---- SLAB_CONSISTENCY_CHECKS: corruption found by the allocation path
+
+// A thread on the shared slot (threads beyond nr_cpus) allocates under overflow_lock. Its
+// corrupt-freelist report must still come with no heap lock held: the handler here allocates
+// from the same heap, which would wait forever on overflow_lock if the report came under it.
+TEST(SlabConsistencyChecks, ACorruptFreelistOnTheSharedSlotIsReportedWithNoLockHeld) {
+  km::Config cfg = small_config();
+  cfg.nr_cpus = 1;
+  km::Heap heap;
+  ASSERT_TRUE(heap.init(cfg).ok);
+  struct Reentrant {
+    km::Heap* heap;
+    kmem_cache* plain;
+    Recorder rec;
+    static void handle(void* context, const km::ErrorReport& report) {
+      auto* self = static_cast<Reentrant*>(context);
+      Recorder::handle(&self->rec, report);
+      self->heap->kmem_cache_free(self->plain, self->heap->kmem_cache_alloc(self->plain, 0));
+    }
+  };
+  Reentrant r{&heap, heap.kmem_cache_create("val-plain", 64, 0, 0, nullptr), {}};
+  kmem_cache* dbg_handle =
+      heap.kmem_cache_create("val-dbg", 64, 0, SLAB_CONSISTENCY_CHECKS, nullptr);
+  ASSERT_NE(r.plain, nullptr);
+  ASSERT_NE(dbg_handle, nullptr);
+  void* mine = heap.kmem_cache_alloc(r.plain, GFP_KERNEL); // this thread takes slot 0
+  ASSERT_NE(mine, nullptr);
+  heap.set_report_handler(Reentrant::handle, &r);
+  km::SlabAllocator& sa = heap.state_for_testing()->slabs;
+  kmem_cache* dbg = sa.resolve(dbg_handle);
+  auto shared_slot = std::async(std::launch::async, [&] {
+    void* elsewhere = heap.kmem_cache_alloc(r.plain, GFP_KERNEL);
+    void* a = heap.kmem_cache_alloc(dbg_handle, GFP_KERNEL);
+    if (a == nullptr || dbg->cpu_slab[1].freelist == nullptr)
+      return std::string("the shared slot (1) holds no cpu freelist");
+    void* h = dbg->cpu_slab[1].freelist;
+    sa.set_freepointer(dbg, h, elsewhere); // h's link points into another cache's slab
+    if (heap.kmem_cache_alloc(dbg_handle, GFP_KERNEL) == nullptr)
+      return std::string("no object after the corrupt freelist");
+    return std::string();
+  });
+  if (shared_slot.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    std::fprintf(stderr, "the report handler deadlocked: it ran under overflow_lock\n");
+    std::_Exit(1); // the blocked thread cannot be joined
+  }
+  EXPECT_EQ(shared_slot.get(), "");
+  ASSERT_EQ(r.rec.count(ErrorKind::FreelistCorrupt), 1u) << r.rec.dump();
+  heap.set_report_handler(nullptr, nullptr);
+  heap.kmem_cache_free(r.plain, mine);
+}
 
 TEST(SlabConsistencyChecks, CorruptFreePointerIsCaughtAtAllocation) {
   km::Heap heap;

@@ -70,9 +70,8 @@ bool parse_shim_options(const char* text, ShimOptions& out, char* error, std::si
     const Config machine =
         resolve_nr_cpus(out.heap, platform::possible_cpus(~0u), platform::present_cpus(~0u));
     if (out.heap.slub_min_objects == 0)
-      out.heap.slub_min_objects = machine.slub_min_objects != 0
-                                      ? machine.slub_min_objects
-                                      : 4 * (fls64(machine.nr_cpus) + 1);
+      out.heap.slub_min_objects = machine.slub_min_objects != 0 ? machine.slub_min_objects
+                                                                : 4 * (fls64(machine.nr_cpus) + 1);
     const unsigned slots = 4 * machine.nr_cpus;
     out.heap.nr_cpus = slots < 8 ? 8 : slots > kMaxCpus ? kMaxCpus : slots;
   }

@@ -283,18 +283,24 @@ void* SlabAllocator::alloc(kmem_cache* s, gfp_t gfp) {
     return nullptr;
   }
   const unsigned cpu = this_cpu();
+  std::uintptr_t corrupt = 0; // a debug cache's corrupt freelist, reported once no lock is held
+  void* obj;
   if (cpu == nr_cpus_) {
     platform::LockGuard guard(overflow_lock_);
-    return alloc_on(s, cpu, gfp);
+    obj = alloc_on(s, cpu, gfp, corrupt);
+  } else {
+    obj = alloc_on(s, cpu, gfp, corrupt);
   }
-  return alloc_on(s, cpu, gfp);
+  if (corrupt != 0)
+    report_freelist_corrupt(*reporter_, s->name, corrupt);
+  return obj;
 }
 
-void* SlabAllocator::alloc_on(kmem_cache* s, unsigned cpu, gfp_t gfp) {
+void* SlabAllocator::alloc_on(kmem_cache* s, unsigned cpu, gfp_t gfp, std::uintptr_t& corrupt) {
   kmem_cache_cpu* c = &s->cpu_slab[cpu];
   void* obj = c->freelist;
   if (obj == nullptr || (s->flags & SLAB_CONSISTENCY_CHECKS) != 0) {
-    obj = alloc_slow(s, c, gfp); // counts its path
+    obj = alloc_slow(s, c, gfp, corrupt); // counts its path
   } else {
     c->freelist = get_freepointer(s, obj);
     ++c->tid;
@@ -310,7 +316,11 @@ void* SlabAllocator::alloc_on(kmem_cache* s, unsigned cpu, gfp_t gfp) {
   return obj;
 }
 
-void* SlabAllocator::alloc_slow(kmem_cache* s, kmem_cache_cpu* c, gfp_t gfp) {
+// A debug cache's freelist that points outside its slab isolates the slab (isolate_slab) and
+// the allocation goes on from another; `corrupt` gets the first bad object, for the caller to
+// report after it released every lock.
+void* SlabAllocator::alloc_slow(kmem_cache* s, kmem_cache_cpu* c, gfp_t gfp,
+                                std::uintptr_t& corrupt) {
   const unsigned cpu = s->cpu_slab.index_of(c);
   SlotPathStats& paths = live_delta_[cpu].paths;
   // The objects other cpus freed to this cpu's slab, without a lock (a debug cache's under it).
@@ -351,9 +361,8 @@ void* SlabAllocator::alloc_slow(kmem_cache* s, kmem_cache_cpu* c, gfp_t gfp) {
     void* next = get_freepointer(s, obj);
     if ((s->flags & SLAB_CONSISTENCY_CHECKS) != 0 &&
         (!object_valid(s, c->slab, obj) || (next != nullptr && !object_valid(s, c->slab, next)))) {
-      s->list_lock.unlock();
-      report_freelist_corrupt(*reporter_, s->name, addr_of(obj));
-      s->list_lock.lock();
+      if (corrupt == 0)
+        corrupt = addr_of(obj);
       isolate_slab(s, c, cpu);
       continue;
     }

@@ -140,8 +140,9 @@ private:
   void return_slot(unsigned cpu, unsigned own);
   void flush_slot(kmem_cache* s, unsigned cpu) KM_EXCLUDES(s->list_lock);
 
-  void* alloc_on(kmem_cache* s, unsigned cpu, gfp_t gfp);
-  void* alloc_slow(kmem_cache* s, kmem_cache_cpu* c, gfp_t gfp) KM_EXCLUDES(s->list_lock);
+  void* alloc_on(kmem_cache* s, unsigned cpu, gfp_t gfp, std::uintptr_t& corrupt);
+  void* alloc_slow(kmem_cache* s, kmem_cache_cpu* c, gfp_t gfp, std::uintptr_t& corrupt)
+      KM_EXCLUDES(s->list_lock);
   page* new_slab(kmem_cache* s, gfp_t gfp) KM_EXCLUDES(s->list_lock);
   void discard_slab(kmem_cache* s, page* slab) KM_REQUIRES(s->list_lock);
   void freeze(kmem_cache_cpu* c, page* slab); // under the cache's list_lock
