@@ -115,6 +115,7 @@ bool add_arena() {
     platform::print("\n");
     return false;
   }
+  h->set_release_threshold(g_options.release_keep);
   g_arena_of[reinterpret_cast<std::uintptr_t>(region) >> g_options.arena_shift] =
       static_cast<std::uint16_t>(index + 1);
   g_nr_arenas.store(index + 1, std::memory_order_release);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "heap_state.h"
+#include "kmalloc/heap.h"
 #include "platform/os.h"
 
 namespace km::shim {
@@ -12,6 +13,32 @@ namespace km::shim {
 namespace {
 constexpr unsigned kMinArenaShift = 20; // 1 MiB
 constexpr unsigned kMaxArenaShift = 40;
+
+// release=: "off", or digits with an optional K, M or G.
+bool parse_release(const char* text, std::size_t len, std::size_t& out) {
+  if (len == 3 && std::strncmp(text, "off", 3) == 0) {
+    out = Heap::kNeverRelease;
+    return true;
+  }
+  std::size_t value = 0;
+  std::size_t i = 0;
+  for (; i < len && text[i] >= '0' && text[i] <= '9'; ++i) {
+    if (value > (Heap::kNeverRelease - 9) / 10)
+      return false;
+    value = value * 10 + static_cast<std::size_t>(text[i] - '0');
+  }
+  if (i == 0)
+    return false;
+  unsigned shift = 0;
+  if (i + 1 == len)
+    shift = text[i] == 'K' ? 10 : text[i] == 'M' ? 20 : text[i] == 'G' ? 30 : 64;
+  else if (i != len)
+    return false;
+  if (shift == 64 || value > (Heap::kNeverRelease >> shift) - 1)
+    return false;
+  out = value << shift;
+  return true;
+}
 } // namespace
 
 bool parse_shim_options(const char* text, ShimOptions& out, char* error, std::size_t error_size) {
@@ -19,6 +46,7 @@ bool parse_shim_options(const char* text, ShimOptions& out, char* error, std::si
   out.heap.profile = Profile::Linux6;
   out.heap.dma_zone_size = 0;
   out.heap.nr_cpus = kNrCpusAuto; // each arena's heap resolves it (kmalloc/config.h)
+  out.release_keep = std::size_t{8} << 20;
   // The core's keys go to parse_options(); stats= is taken out here.
   char rest[1024] = {};
   std::size_t used = 0;
@@ -32,6 +60,12 @@ bool parse_shim_options(const char* text, ShimOptions& out, char* error, std::si
       }
       std::memcpy(out.stats_path, p + 6, len - 6);
       out.stats_path[len - 6] = '\0';
+    } else if (len >= 8 && std::strncmp(p, "release=", 8) == 0) {
+      if (!parse_release(p + 8, len - 8, out.release_keep)) {
+        std::snprintf(error, error_size, "release: '%.*s' is not a size (K, M, G) or off",
+                      static_cast<int>(len - 8), p + 8);
+        return false;
+      }
     } else if (len != 0) {
       if (used + len + 2 > sizeof rest) {
         std::snprintf(error, error_size, "options: longer than %zu bytes", sizeof rest - 2);

@@ -21,6 +21,9 @@ struct ShimOptions {
   Config heap;          // for every arena; heap.arena_size is the arena size
   unsigned arena_shift; // log2(heap.arena_size)
   char stats_path[256]; // "" = no stats file
+  // release=SIZE|off: each arena keeps this much of free MAX_ORDER blocks resident and gives
+  // the rest back to the OS (Heap::set_release_threshold); default 8M.
+  std::size_t release_keep;
 };
 
 // Parses `text` (nullptr: the defaults). On a bad key or value: false, with `error` naming it.

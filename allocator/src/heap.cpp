@@ -445,6 +445,16 @@ void Heap::flush_cpu_slabs() {
   state_->slabs.flush_all();
 }
 
+std::size_t Heap::set_release_threshold(std::size_t free_bytes) {
+  if (uninitialized("set_release_threshold"))
+    return 0;
+  PageAllocator& pages = state_->pages;
+  const std::size_t block = page_size() << config().max_order;
+  pages.set_release_keep(free_bytes == kNeverRelease ? PageAllocator::kNeverRelease
+                                                     : (free_bytes + block - 1) / block);
+  return pages.released_blocks();
+}
+
 void Heap::set_cpu(unsigned cpu) {
   if (uninitialized("set_cpu"))
     return;

@@ -127,6 +127,14 @@ public:
   // drivers (tests, fuzzers) that move between cpus deterministically. From then on the heap no
   // longer gives threads slots of their own, and flush_cpu_slabs() flushes every slot.
   void set_cpu(unsigned cpu);
+  // From now on, a free that leaves a whole MAX_ORDER block free gives its memory back to the OS
+  // (madvise MADV_DONTNEED; it reads zero when used again) once its zone already keeps
+  // keep_bytes (rounded up to whole MAX_ORDER blocks) of free MAX_ORDER blocks resident; those
+  // are the ones allocations take first. kNeverRelease (the default) never gives memory back.
+  // The malloc shim sets it so that RSS falls after a peak. Returns the number of blocks given
+  // back since init.
+  static constexpr std::size_t kNeverRelease = ~std::size_t{0};
+  std::size_t set_release_threshold(std::size_t keep_bytes);
 
   // ---- kmalloc front end (Config::profile; see allocator/include/kmalloc/kmalloc.h for the
   // contract of each call, which the C API shares)

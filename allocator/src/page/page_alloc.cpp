@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "platform/asan.h"
+#include "platform/os.h"
 #include "support/bits.h"
 #include "support/check.h"
 
@@ -156,9 +157,11 @@ page* PageAllocator::rmqueue(zone& z, unsigned order) {
   for (unsigned current = order; current <= max_order_; ++current) {
     free_area& area = z.area[current];
     page* block = area.free_list.front();
-    if (block != nullptr)
+    if (block != nullptr) {
       area.free_list.remove(block);
-    else if (current == max_order_)
+      if (current == max_order_ && z.resident_max_blocks > 0)
+        --z.resident_max_blocks;
+    } else if (current == max_order_)
       block = take_deferred_block(z);
     if (block == nullptr)
       continue;
@@ -183,10 +186,13 @@ void PageAllocator::expand(zone& z, page* block, unsigned low, unsigned high) {
   }
 }
 
-void PageAllocator::add_to_free_area(zone& z, page* head, unsigned order) {
+void PageAllocator::add_to_free_area(zone& z, page* head, unsigned order, bool to_tail) {
   head->flags = PG_buddy;
   head->order = static_cast<std::uint8_t>(order);
-  z.area[order].free_list.push_front(head);
+  if (to_tail)
+    z.area[order].free_list.push_back(head);
+  else
+    z.area[order].free_list.push_front(head);
   ++z.area[order].nr_free;
 }
 
@@ -300,7 +306,21 @@ void PageAllocator::free_one_block(page* head, unsigned order) {
     pfn &= buddy_pfn;
     ++order;
   }
-  add_to_free_area(z, pfn_to_page(pfn), order);
+  // A whole MAX_ORDER block beyond the ones the zone keeps resident: its memory goes back to
+  // the OS (under the lock, so nobody takes the block meanwhile; free pages are never written),
+  // and it waits at the tail of its list, behind the resident ones rmqueue takes first.
+  bool released = false;
+  if (order == max_order_ && release_keep_blocks_ != kNeverRelease) {
+    released = z.resident_max_blocks >= release_keep_blocks_;
+    if (released) {
+      platform::release_pages(reinterpret_cast<void*>(pfn << page_shift_),
+                              std::size_t{1} << (order + page_shift_));
+      ++released_blocks_;
+    } else {
+      ++z.resident_max_blocks;
+    }
+  }
+  add_to_free_area(z, pfn_to_page(pfn), order, released);
 }
 
 bool PageAllocator::free_block_of(std::uintptr_t pfn, std::uintptr_t& block_pfn,

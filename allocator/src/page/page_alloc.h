@@ -51,6 +51,9 @@ struct zone {
   free_area area[kMaxOrderLimit + 1];
   std::uintptr_t deferred_start_pfn = 0;
   std::uintptr_t deferred_end_pfn = 0; // blocks are taken from the top
+  // Free MAX_ORDER blocks on the list whose memory was not given back to the OS (an estimate:
+  // rmqueue takes the list's head, where they are; given-back blocks go to the tail).
+  std::size_t resident_max_blocks = 0;
 };
 
 inline constexpr unsigned kOwnerKinds = 5;
@@ -75,6 +78,19 @@ public:
   void inject_failures(unsigned count) KM_EXCLUDES(zone_lock_) {
     platform::LockGuard guard(zone_lock_);
     injected_failures_ = count;
+  }
+  // From now on a free that leaves a whole MAX_ORDER block free gives that block's memory back
+  // to the OS (platform::release_pages) once its zone already keeps `blocks` such blocks
+  // resident; kNeverRelease (the default) never does.
+  static constexpr std::size_t kNeverRelease = ~std::size_t{0};
+  void set_release_keep(std::size_t blocks) KM_EXCLUDES(zone_lock_) {
+    platform::LockGuard guard(zone_lock_);
+    release_keep_blocks_ = blocks;
+  }
+  // How many blocks were given back to the OS since init.
+  std::size_t released_blocks() const KM_EXCLUDES(zone_lock_) {
+    platform::LockGuard guard(zone_lock_);
+    return released_blocks_;
   }
 
   page* pfn_to_page(std::uintptr_t pfn) const {
@@ -141,7 +157,8 @@ private:
   void expand(zone& z, page* block, unsigned low, unsigned high) KM_REQUIRES(zone_lock_);
   void mark_allocated(page* head, unsigned order, PageOwner owner) KM_REQUIRES(zone_lock_);
   void free_one_block(page* head, unsigned order) KM_REQUIRES(zone_lock_);
-  void add_to_free_area(zone& z, page* head, unsigned order) KM_REQUIRES(zone_lock_);
+  void add_to_free_area(zone& z, page* head, unsigned order, bool to_tail = false)
+      KM_REQUIRES(zone_lock_);
   std::size_t validate_zone(unsigned z) const KM_REQUIRES(zone_lock_);
   const zone* zones_unlocked() const KM_TSA(no_thread_safety_analysis) { return zones_; }
 
@@ -157,6 +174,8 @@ private:
   unsigned injected_failures_ KM_GUARDED_BY(zone_lock_) = 0;
   zone zones_[kMaxZones] KM_GUARDED_BY(zone_lock_);
   std::size_t owner_pages_[kOwnerKinds] KM_GUARDED_BY(zone_lock_) = {};
+  std::size_t release_keep_blocks_ KM_GUARDED_BY(zone_lock_) = kNeverRelease;
+  std::size_t released_blocks_ KM_GUARDED_BY(zone_lock_) = 0;
 };
 
 } // namespace km

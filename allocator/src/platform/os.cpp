@@ -51,6 +51,10 @@ void unmap(void* addr, std::size_t bytes) {
   munmap(addr, bytes);
 }
 
+void release_pages(void* addr, std::size_t bytes) {
+  madvise(addr, bytes, MADV_DONTNEED);
+}
+
 std::size_t resident_bytes(const void* addr, std::size_t bytes) {
   const auto os_page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   const auto begin = reinterpret_cast<std::uintptr_t>(addr) & ~(os_page - 1);

@@ -14,6 +14,9 @@ void unmap(void* addr, std::size_t bytes);
 // Bytes of [addr, addr + bytes) backed by physical memory now (mincore), rounded to OS pages.
 // Where the OS cannot tell, every byte counts as resident.
 std::size_t resident_bytes(const void* addr, std::size_t bytes);
+// Gives the memory of [addr, addr + bytes) back to the OS while keeping the mapping (madvise
+// MADV_DONTNEED): it reads zero when touched again. Page-aligned. Where the OS cannot, nothing.
+void release_pages(void* addr, std::size_t bytes);
 // 64 bits from the OS entropy source (getrandom), for the freelist hardening keys.
 std::uint64_t random_u64();
 // The kernel's nr_cpu_ids on this machine: the highest possible CPU + 1, from
