@@ -56,11 +56,25 @@ template <class Fn> void for_sampled(std::size_t lo, std::size_t hi, Fn&& fn) {
 
 // Eight pattern bytes at once: byte i is byte (i & 7) of the seed word plus 29 * (i >> 3), so
 // the k-th group of eight is the word plus 29k in every byte, added byte by byte (no carries
-// between bytes: the low seven bits add, the top bit is an exclusive or).
+// between bytes: the low seven bits add, the top bit is an exclusive or). 29k mod 256 repeats
+// every 256 groups, so the addend's two halves come from a table.
+constexpr std::uint64_t kLow7 = 0x7f7f7f7f7f7f7f7full;
+struct PatternAddend {
+  std::uint64_t low[256]; // (29k mod 256) in every byte, low seven bits
+  std::uint64_t top[256]; // and the top bit
+};
+constexpr PatternAddend kAddend = [] {
+  PatternAddend t{};
+  for (unsigned k = 0; k < 256; ++k) {
+    const std::uint64_t add = 0x0101010101010101ull * ((k * 29) & 0xff);
+    t.low[k] = add & kLow7;
+    t.top[k] = add & ~kLow7;
+  }
+  return t;
+}();
 std::uint64_t pattern_word(std::uint64_t word, std::size_t k) {
-  constexpr std::uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
-  const std::uint64_t add = 0x0101010101010101ull * ((k * 29) & 0xff);
-  const std::uint64_t sum = ((word & low7) + (add & low7)) ^ ((word ^ add) & ~low7);
+  const std::uint64_t sum =
+      ((word & kLow7) + kAddend.low[k & 255]) ^ (word & ~kLow7) ^ kAddend.top[k & 255];
   if constexpr (std::endian::native == std::endian::big)
     return __builtin_bswap64(sum);
   return sum;
@@ -80,6 +94,8 @@ void write_pattern(unsigned char* b, std::uint64_t word, std::size_t lo, std::si
 }
 
 // The first byte of [lo, hi) of b that is not the pattern of `word` (zero: not 0); hi if none.
+// Whole 64-byte blocks are compared first, their eight words' differences OR-ed together (word
+// loads: one memcpy of 64 would be a libc call), then words, then bytes.
 std::size_t first_difference(const unsigned char* b, const std::uint64_t* word, std::size_t lo,
                              std::size_t hi) {
   auto want = [&](std::size_t i) {
@@ -89,23 +105,27 @@ std::size_t first_difference(const unsigned char* b, const std::uint64_t* word, 
   for (; i < hi && (i & 7) != 0; ++i)
     if (b[i] != want(i))
       return i;
-  const std::uint64_t seed = word != nullptr ? *word : 0;
-  for (; i + 64 <= hi; i += 64) { // eight words per test: differences are OR-ed together
-    std::uint64_t diff = 0;
-    for (std::size_t j = 0; j < 8; ++j) { // word loads (one memcpy of 64 would be a libc call)
+  auto skip_equal = [b, hi](std::size_t at, auto&& expected) {
+    auto word_at = [b](std::size_t x) {
       std::uint64_t v;
-      std::memcpy(&v, b + i + 8 * j, 8);
-      diff |= v ^ (word != nullptr ? pattern_word(seed, (i >> 3) + j) : 0);
+      std::memcpy(&v, b + x, 8);
+      return v;
+    };
+    for (; at + 64 <= hi; at += 64) {
+      std::uint64_t diff = 0;
+      for (std::size_t j = 0; j < 8; ++j)
+        diff |= word_at(at + 8 * j) ^ expected((at >> 3) + j);
+      if (diff != 0)
+        break;
     }
-    if (diff != 0)
-      break;
-  }
-  for (; i + 8 <= hi; i += 8) {
-    std::uint64_t v;
-    std::memcpy(&v, b + i, 8);
-    if (v != (word != nullptr ? pattern_word(seed, i >> 3) : 0))
-      break;
-  }
+    for (; at + 8 <= hi && word_at(at) == expected(at >> 3); at += 8) {
+    }
+    return at;
+  };
+  if (word == nullptr)
+    i = skip_equal(i, [](std::size_t) { return std::uint64_t{0}; });
+  else
+    i = skip_equal(i, [seed = *word](std::size_t k) { return pattern_word(seed, k); });
   for (; i < hi; ++i)
     if (b[i] != want(i))
       return i;

@@ -343,11 +343,14 @@ PageCounts Heap::page_counts() const {
   const PageAllocator& pa = state_->pages;
   PageCounts c;
   c.total = state_->npages;
-  c.free = pa.owner_pages(PageOwner::Free);
-  c.metadata = pa.owner_pages(PageOwner::Metadata);
-  c.page_alloc = pa.owner_pages(PageOwner::PageAlloc);
-  c.slab = pa.owner_pages(PageOwner::Slab);
-  c.large_kmalloc = pa.owner_pages(PageOwner::LargeKmalloc);
+  pa.read_owner_pages([&](const std::size_t* owned) {
+    auto of = [owned](PageOwner o) { return owned[static_cast<unsigned>(o)]; };
+    c.free = of(PageOwner::Free);
+    c.metadata = of(PageOwner::Metadata);
+    c.page_alloc = of(PageOwner::PageAlloc);
+    c.slab = of(PageOwner::Slab);
+    c.large_kmalloc = of(PageOwner::LargeKmalloc);
+  });
   return c;
 }
 

@@ -127,6 +127,11 @@ public:
     platform::LockGuard guard(zone_lock_);
     return owner_pages_[static_cast<unsigned>(o)];
   }
+  // Every owner's page count, read under one acquisition of the zone lock (so they sum to npages).
+  template <class F> void read_owner_pages(F&& fn) const KM_EXCLUDES(zone_lock_) {
+    platform::LockGuard guard(zone_lock_);
+    fn(static_cast<const std::size_t*>(owner_pages_));
+  }
   // The free block holding pfn: its first pfn and order. False if the page is not free.
   bool free_block_of(std::uintptr_t pfn, std::uintptr_t& block_pfn, unsigned& order) const;
   // Calls fn(zone, pfn, order) for every free block: per zone, per order, in list order, with

@@ -95,7 +95,12 @@ void SlabAllocator::release_slot(unsigned cpu) {
   __atomic_store_n(&slot_state_[cpu], kSlotFree, __ATOMIC_RELEASE);
 }
 
+// The caller holds the slot (its own, a borrowed one, the shared one under overflow_lock, or
+// every slot with set_cpu), so nobody else writes its slab: an empty slot is skipped without
+// list_lock, as the kernel's flush_all skips a cpu whose has_cpu_slab() is false.
 void SlabAllocator::flush_slot(kmem_cache* s, unsigned cpu) {
+  if (s->cpu_slab[cpu].slab == nullptr)
+    return;
   platform::LockGuard guard(s->list_lock);
   deactivate_slab(s, &s->cpu_slab[cpu]);
 }
