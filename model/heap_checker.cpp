@@ -189,8 +189,7 @@ void c_record(void* context, const struct kmalloc_report* r) {
 // ---------------------------------------------------------------- setup
 
 HeapChecker::~HeapChecker() {
-  if (c_)
-    kmalloc_set_report_handler(nullptr, nullptr);
+  reset();
 }
 
 void HeapChecker::record(void* context, const ErrorReport& report) {
@@ -198,9 +197,14 @@ void HeapChecker::record(void* context, const ErrorReport& report) {
       Seen{report.kind, report.address, report.message});
 }
 
+// The C API heap this checker built is destroyed with it: left alive, it would keep its thread
+// key and fork hook while the next input reuses its region (a leak of one pthread key per C
+// input: after 1,024 the heap gets no key and every thread shares one slot).
 void HeapChecker::reset() {
-  if (c_)
+  if (c_) {
     kmalloc_set_report_handler(nullptr, nullptr);
+    reset_c_api_heap();
+  }
   own_heap_.destroy();
   heap_ = nullptr;
   c_ = false;

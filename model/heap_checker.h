@@ -136,8 +136,9 @@ public:
   // options parse to.
   int init_c(const Config& cfg, const char* options, void* region, std::size_t bytes,
              CheckerOptions opts = {});
-  // Forgets the heap (destroying the checker's own) and the model, keeping their storage, so
-  // one checker can run input after input without allocating; init() and init_c() call it.
+  // Forgets the heap (destroying the checker's own, or the C API heap it built) and the model,
+  // keeping their storage, so one checker can run input after input without allocating; init()
+  // and init_c() call it.
   void reset();
 
   void apply(const Op& op);

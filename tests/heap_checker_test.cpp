@@ -250,6 +250,33 @@ TEST(HeapChecker, ReusedCheckerStartsFresh) {
   }
 }
 
+// fuzz_heap alternates C API inputs and C++ ones over one region. The C API heap a checker built
+// must die with its input: left alive, the next input overwrote it, its thread key leaked, and
+// after 1,024 C inputs (PTHREAD_KEYS_MAX) the heap got no key, so the thread ran on the shared
+// slot and set_cpu(0) moved it to another slab (found by checker_bench on corpus/heap).
+TEST(HeapChecker, ReusedCheckerDestroysTheCApiHeapItBuilt) {
+  static unsigned char region[1u << 20] __attribute__((aligned(4096)));
+  km::Config cfg = small_config();
+  cfg.arena_size = sizeof region;
+  const std::string options = km::fuzz::options_of(cfg);
+  // Allocated, then the same class again after set_cpu(0): from the same cpu slab, slot 0.
+  const std::vector<Op> ops = {kmalloc_op(8), Op{.kind = OpKind::SetCpu, .arg = 0}, kmalloc_op(8),
+                               free_op(0), free_op(1)};
+  HeapChecker checker;
+  for (int input = 0; input < 1100; ++input) {
+    ASSERT_EQ(checker.init_c(cfg, options.c_str(), region, sizeof region), 0) << input;
+    try {
+      for (const Op& op : ops)
+        checker.apply(op);
+      checker.finish();
+    } catch (const CheckError& e) {
+      FAIL() << "C input " << input << ": " << e.what();
+    }
+    ASSERT_TRUE(checker.init(cfg, region, sizeof region).ok) << input;
+    EXPECT_FALSE(km::c_api_heap().initialized()) << input;
+    checker.finish();
+  }
+}
 // MU1: the model expects a double-free report the heap does not give (the freed object was
 // allocated again behind the checker's back, so the heap's free is legal).
 TEST(HeapChecker, FiresOnAMissingReport) {
