@@ -8,6 +8,7 @@
 #include <string>
 
 #include "allocator/shim/shim_options.h"
+#include "kmalloc/heap.h"
 #include "model/cpu_spec.h"
 #include "model/slab_layout_spec.h"
 
@@ -53,6 +54,61 @@ TEST(ShimOptions, ABadKeyIsNamed) {
   EXPECT_NE(std::string(error).find("nr_cpus"), std::string::npos) << error;
   EXPECT_FALSE(km::shim::parse_shim_options("profile=none", out, error, sizeof error));
   EXPECT_NE(std::string(error).find("profile"), std::string::npos) << error;
+}
+
+std::string parse_error(const std::string& text) {
+  km::shim::ShimOptions out{};
+  char error[256] = {};
+  EXPECT_FALSE(km::shim::parse_shim_options(text.c_str(), out, error, sizeof error)) << text;
+  return error;
+}
+
+// stats=FILE and release=SIZE|off are the shim's own keys; the rest goes to the core's parser,
+// still comma-separated, whatever order the keys come in.
+TEST(ShimOptions, ItsOwnKeysAreTakenOutAndTheRestIsTheCoresOptions) {
+  const km::shim::ShimOptions o = parse_ok("nr_cpus=2,stats=/tmp/s-%p.txt,release=off,hardened=0");
+  EXPECT_STREQ(o.stats_path, "/tmp/s-%p.txt");
+  EXPECT_EQ(o.release_keep, km::Heap::kNeverRelease);
+  EXPECT_EQ(o.heap.nr_cpus, 2u);
+  EXPECT_FALSE(o.heap.freelist_hardened);
+  const km::shim::ShimOptions d = parse_ok(",,");
+  EXPECT_STREQ(d.stats_path, "");
+  EXPECT_EQ(d.release_keep, std::size_t{8} << 20); // the documented default, 8M
+}
+
+TEST(ShimOptions, ReleaseTakesBytesOrAKMOrGSuffix) {
+  EXPECT_EQ(parse_ok("release=0").release_keep, 0u);
+  EXPECT_EQ(parse_ok("release=4096").release_keep, 4096u);
+  EXPECT_EQ(parse_ok("release=64K").release_keep, std::size_t{64} << 10);
+  EXPECT_EQ(parse_ok("release=16M").release_keep, std::size_t{16} << 20);
+  EXPECT_EQ(parse_ok("release=2G").release_keep, std::size_t{2} << 30);
+  for (const char* bad : {"release=", "release=M", "release=12T", "release=12MB", "release=-1",
+                          "release=99999999999999999999", "release=17179869184G", "release=of"})
+    EXPECT_NE(parse_error(bad).find("release"), std::string::npos) << bad;
+}
+
+TEST(ShimOptions, TooLongValuesAreRefusedByName) {
+  EXPECT_NE(parse_error("stats=/" + std::string(300, 'x')).find("stats"), std::string::npos);
+  std::string many;
+  for (int i = 0; i < 120; ++i)
+    many += "hardened=1,";
+  EXPECT_NE(parse_error(many).find("options"), std::string::npos);
+}
+
+// Each arena is a power of two, at least 1 MiB and at least twice the largest block.
+TEST(ShimOptions, ArenasArePowersOfTwoThatHoldTheLargestBlock) {
+  const km::shim::ShimOptions small = parse_ok("arena=1");
+  EXPECT_EQ(small.heap.arena_size, std::size_t{1} << small.arena_shift);
+  EXPECT_GE(small.heap.arena_size,
+            std::size_t{2} << (small.heap.page_shift + small.heap.max_order));
+  EXPECT_GE(small.arena_shift, 20u);
+  const km::shim::ShimOptions odd = parse_ok("arena=100000000");
+  EXPECT_EQ(odd.arena_shift, 27u); // 100,000,000 rounds up to 128 MiB
+  EXPECT_EQ(odd.heap.arena_size, std::size_t{1} << 27);
+  const km::shim::ShimOptions tiny_blocks = parse_ok("max_order=1,arena=1");
+  EXPECT_EQ(tiny_blocks.arena_shift, 20u); // 2 x 8 KiB is below the 1 MiB floor
+  const km::shim::ShimOptions big_pages = parse_ok("page_shift=16,arena=1");
+  EXPECT_EQ(big_pages.arena_shift, 27u); // 2 x (64 KiB << 10) = 128 MiB
 }
 
 } // namespace
