@@ -491,7 +491,7 @@ SlabObject Heap::slab_object(const void* addr) const {
   const page* head = pa.pfn_to_page(pa.start_pfn() + p->head);
   const kmem_cache* s = head->slab_cache;
   const auto base = reinterpret_cast<std::uintptr_t>(pa.page_address(head));
-  const std::size_t index = (reinterpret_cast<std::uintptr_t>(addr) - base) / s->layout.size;
+  const std::size_t index = obj_to_index(s, reinterpret_cast<std::uintptr_t>(addr) - base);
   if (index >= head->objects)
     return out; // the slab's tail, past its last object
   out.cache = state_->slabs.handle_of(s);

@@ -219,7 +219,8 @@ bool KmallocFrontEnd::lookup(const void* obj, const char* function, bool freeing
   case PageOwner::Slab: {
     kmem_cache* s = h->slab_cache;
     const std::uintptr_t base = addr_of(pages_->page_address(h));
-    if ((addr - base) % s->layout.size != 0 || (addr - base) / s->layout.size >= h->objects) {
+    const unsigned index = obj_to_index(s, addr - base);
+    if (std::size_t{index} * s->layout.size != addr - base || index >= h->objects) {
       report_invalid_object_pointer(*reporter_, function, addr, "not at an object boundary");
       return false;
     }

@@ -177,6 +177,7 @@ kmem_cache* SlabAllocator::create(const char* name, unsigned size, unsigned alig
       std::memcpy(s->name, name, std::strlen(name) + 1);
       s->flags = flags;
       s->layout = layout;
+      s->reciprocal_size = reciprocal_value(layout.size);
       s->ctor = ctor;
       s->random = hardened_ ? splitmix64(seed_ ^ (std::uint64_t{slot} << 32) ^ addr_of(s)) : 0;
       s->cpu_slab = cpus;

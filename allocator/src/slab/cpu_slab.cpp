@@ -397,7 +397,7 @@ bool SlabAllocator::object_valid(const kmem_cache* s, const page* slab, const vo
   const auto base = addr_of(pages_->page_address(slab));
   const auto a = addr_of(obj);
   return a >= base && a < base + std::size_t{slab->objects} * s->layout.size &&
-         (a - base) % s->layout.size == 0;
+         std::size_t{obj_to_index(s, a - base)} * s->layout.size == a - base;
 }
 
 bool SlabAllocator::on_freelist(const kmem_cache* s, const page* slab, const void* obj) const {

@@ -19,6 +19,8 @@
 #include "page/page_alloc.h"
 #include "platform/lock.h"
 #include "slab/slab_layout.h"
+#include "support/check.h"
+#include "support/reciprocal.h"
 
 namespace km {
 
@@ -60,7 +62,8 @@ inline unsigned cpu_slots_per_cache(const Config& cfg) {
 struct kmem_cache {
   char name[km::kCacheNameMax + 1];
   slab_flags_t flags;
-  km::SlabLayout layout; // object_size, size, align, offset, order, objects, min_partial
+  km::SlabLayout layout;          // object_size, size, align, offset, order, objects, min_partial
+  km::Reciprocal reciprocal_size; // of layout.size: obj_to_index() divides by it
   void (*ctor)(void*);
   std::uint64_t random; // freelist hardening key (0 when not hardened)
   // The node's list_lock: the lists and counters below, and which list a slab is on. A slab's
@@ -79,3 +82,14 @@ struct kmem_cache {
   bool retired;             // the slot's generations are used up; it is never reused
   std::uint16_t generation; // bumped at each destroy; part of the handle (SlabAllocator)
 };
+
+namespace km {
+
+// obj_to_index: which object of its slab the byte at `offset` from the slab's start lies in
+// (the offset is below the slab's size, so below 2^32).
+inline unsigned obj_to_index(const kmem_cache* s, std::uintptr_t offset) {
+  KM_DCHECK(offset < (std::uintptr_t{1} << 32));
+  return reciprocal_divide(static_cast<std::uint32_t>(offset), s->reciprocal_size);
+}
+
+} // namespace km
