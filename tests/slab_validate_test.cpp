@@ -157,6 +157,43 @@ TEST_F(SlabValidate, CleanHeapValidatesToZero) {
   EXPECT_EQ(fresh.validate(), 0u);
 }
 
+// validate() walks under the zone lock, slab_mutex and the list_locks, and reports after
+// releasing them: the handler here calls back into the heap (page_counts takes the zone lock,
+// slabinfo slab_mutex and each list_lock) and would wait forever if a report came under one.
+TEST_F(SlabValidate, ReportsReachTheHandlerWithNoHeapLockHeld) {
+  struct Reentrant {
+    km::Heap* heap;
+    Recorder rec;
+    static void handle(void* context, const km::ErrorReport& report) {
+      auto* self = static_cast<Reentrant*>(context);
+      Recorder::handle(&self->rec, report);
+      char buf[256];
+      (void)self->heap->page_counts();
+      (void)self->heap->slabinfo(buf, sizeof buf);
+    }
+  };
+  Reentrant r{&heap, {}};
+  heap.set_report_handler(Reentrant::handle, &r);
+  page* meta = pa->virt_to_page(heap.arena_start());
+  const auto meta_flags = meta->flags;
+  meta->flags = km::PG_head; // the page layer's DESC
+  c->nr_slabs += 1;          // the slab layer's AC1 counters
+  auto run = std::async(std::launch::async, [&] { return heap.validate(); });
+  if (run.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    std::fprintf(stderr, "the report handler deadlocked: validate() reported under a lock\n");
+    std::_Exit(1); // the blocked thread cannot be joined
+  }
+  EXPECT_EQ(run.get(), 2u) << r.rec.dump();
+  ASSERT_EQ(r.rec.size(), 2u) << r.rec.dump();
+  EXPECT_NE(r.rec.reports[0].message.find("validate: DESC: "), std::string::npos);
+  EXPECT_NE(r.rec.reports[1].message.find("validate: AC1: val-64: counters say"),
+            std::string::npos);
+  meta->flags = meta_flags;
+  c->nr_slabs -= 1;
+
+  heap.set_report_handler(Recorder::handle, &rec);
+}
+
 TEST_F(SlabValidate, FreePointerOutsideTheSlab) {
   const std::string corrupt =
       "val-64: slab " + base(s1) + ": freelist corrupt \\(invalid pointer or cycle\\)";

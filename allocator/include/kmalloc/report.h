@@ -3,7 +3,10 @@
 // Every report goes through one function per kind (allocator/src/report.cpp) and then to the
 // heap's handler. The default handler prints the message to stderr; for misuse and corruption
 // it then aborts, for warnings (the kernel's WARN) it returns. Tests and fuzzers install a
-// recording handler; then the heap refuses the bad operation and stays valid.
+// recording handler; then the heap refuses the bad operation and stays valid. The handler is
+// never called with a heap lock held, so it may log through malloc or call back into the heap;
+// validate() queues the reports of its walk (the first 8, then a count of the rest) and hands
+// them over once it has released its locks.
 #pragma once
 
 #include <cstdint>

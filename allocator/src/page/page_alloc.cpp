@@ -346,8 +346,7 @@ bool PageAllocator::free_block_of(std::uintptr_t pfn, std::uintptr_t& block_pfn,
   return false;
 }
 
-std::size_t PageAllocator::validate_zone(unsigned zi) const {
-  const Reporter& r = *reporter_;
+std::size_t PageAllocator::validate_zone(unsigned zi, const Reporter& r) const {
   const zone& z = zones_unlocked()[zi]; // (the caller holds zone_lock_)
   std::size_t errors = 0;
   std::size_t free_pages = 0;
@@ -448,12 +447,22 @@ std::size_t PageAllocator::validate_zone(unsigned zi) const {
   return errors;
 }
 
+// The walk runs under the zone lock; its reports reach the handler after the lock is released.
 std::size_t PageAllocator::validate() const {
-  platform::LockGuard guard(zone_lock_);
-  const Reporter& r = *reporter_;
+  ReportQueue queue;
+  std::size_t errors;
+  {
+    platform::LockGuard guard(zone_lock_);
+    errors = validate_locked(queue.reporter());
+  }
+  queue.deliver(*reporter_);
+  return errors;
+}
+
+std::size_t PageAllocator::validate_locked(const Reporter& r) const {
   std::size_t errors = 0;
   for (unsigned z = 0; z < nr_zones_; ++z)
-    errors += validate_zone(z);
+    errors += validate_zone(z, r);
 
   // Walk the memmap: count pages by owner and check every allocated block's shape.
   std::size_t counted[kOwnerKinds] = {};

@@ -164,7 +164,8 @@ private:
   void free_one_block(page* head, unsigned order) KM_REQUIRES(zone_lock_);
   void add_to_free_area(zone& z, page* head, unsigned order, bool to_tail = false)
       KM_REQUIRES(zone_lock_);
-  std::size_t validate_zone(unsigned z) const KM_REQUIRES(zone_lock_);
+  std::size_t validate_locked(const Reporter& r) const KM_REQUIRES(zone_lock_);
+  std::size_t validate_zone(unsigned z, const Reporter& r) const KM_REQUIRES(zone_lock_);
   const zone* zones_unlocked() const KM_TSA(no_thread_safety_analysis) { return zones_; }
 
   const Reporter* reporter_ = nullptr;

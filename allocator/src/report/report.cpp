@@ -11,6 +11,7 @@ namespace km {
 namespace {
 
 constexpr std::size_t kMessageSize = 320;
+static_assert(ReportQueue::kMessageBytes == kMessageSize);
 
 void deliver(const Reporter& r, ErrorKind kind, std::uintptr_t addr, const char* message) {
   const ErrorReport report{kind, addr, message};
@@ -195,6 +196,30 @@ void report_corruption(const Reporter& r, const char* invariant, std::uintptr_t 
   char msg[kMessageSize];
   std::snprintf(msg, sizeof msg, "kmalloc: validate: %s: %s", invariant, detail);
   deliver(r, ErrorKind::Corruption, addr, msg);
+}
+
+void ReportQueue::collect(void* self, const ErrorReport& report) {
+  auto* q = static_cast<ReportQueue*>(self);
+  if (q->count_ == kCapacity) {
+    ++q->more_;
+    return;
+  }
+  Entry& e = q->entries_[q->count_++];
+  e.kind = report.kind;
+  e.address = report.address;
+  std::snprintf(e.message, sizeof e.message, "%s", report.message);
+}
+
+void ReportQueue::deliver(const Reporter& target) {
+  for (unsigned i = 0; i < count_; ++i)
+    km::deliver(target, entries_[i].kind, entries_[i].address, entries_[i].message);
+  if (more_ != 0) {
+    char msg[kMessageSize];
+    std::snprintf(msg, sizeof msg, "kmalloc: validate: %zu more reports not shown", more_);
+    km::deliver(target, ErrorKind::Corruption, 0, msg);
+  }
+  count_ = 0;
+  more_ = 0;
 }
 
 [[noreturn]] void check_failed(const char* file, int line, const char* expr, std::uint64_t lhs,

@@ -50,4 +50,30 @@ void warn_heap_uninitialized(const Reporter& r, const char* function);
 void report_corruption(const Reporter& r, const char* invariant, std::uintptr_t addr,
                        const char* format, ...) __attribute__((format(printf, 4, 5)));
 
+// Reports made while a heap lock is held (validate() walks under the zone lock, slab_mutex and
+// each list_lock), kept until deliver() runs with every lock released: a report handler may block,
+// log through malloc or call back into the heap. Holds the first kCapacity reports; deliver()
+// sends those, in order, then one Corruption report saying how many more there were.
+class ReportQueue {
+public:
+  static constexpr unsigned kCapacity = 8;
+  static constexpr std::size_t kMessageBytes = 320;
+
+  // Reports through this land in the queue.
+  Reporter reporter() { return Reporter{&ReportQueue::collect, this}; }
+  void deliver(const Reporter& target);
+
+private:
+  static void collect(void* self, const ErrorReport& report);
+
+  struct Entry {
+    ErrorKind kind;
+    std::uintptr_t address;
+    char message[kMessageBytes];
+  };
+  Entry entries_[kCapacity];
+  unsigned count_ = 0;
+  std::size_t more_ = 0;
+};
+
 } // namespace km

@@ -20,8 +20,8 @@ std::size_t SlabAllocator::count_free(const kmem_cache* s, const page* slab, con
 }
 
 std::size_t SlabAllocator::validate_slab(const kmem_cache* s, const page* slab,
-                                         const void* cpu_list, char state) const {
-  const Reporter& r = *reporter_;
+                                         const void* cpu_list, char state,
+                                         const Reporter& r) const {
   const auto addr = addr_of(pages_->page_address(slab));
   std::size_t errors = 0;
   if (pages_->checked_descriptor(slab) == nullptr) {
@@ -101,8 +101,7 @@ std::size_t SlabAllocator::validate_slab(const kmem_cache* s, const page* slab,
   return errors;
 }
 
-std::size_t SlabAllocator::validate_cache(const kmem_cache* s) const {
-  const Reporter& r = *reporter_;
+std::size_t SlabAllocator::validate_cache(const kmem_cache* s, const Reporter& r) const {
   std::size_t errors = 0;
   std::size_t slabs = 0;
   std::size_t objects = 0;
@@ -117,7 +116,7 @@ std::size_t SlabAllocator::validate_cache(const kmem_cache* s) const {
     lists[li]->for_each([&](const page* slab) {
       ++slabs;
       objects += slab->objects;
-      errors += validate_slab(s, slab, nullptr, li == 0 ? 'p' : 'f');
+      errors += validate_slab(s, slab, nullptr, li == 0 ? 'p' : 'f', r);
     });
   }
   for (unsigned c = 0; c <= nr_cpus_; ++c) {
@@ -135,7 +134,7 @@ std::size_t SlabAllocator::validate_cache(const kmem_cache* s) const {
       report_corruption(r, "AC1", 0, "%s: cpu %u slab records cpu %u", s->name, c, recorded);
       ++errors;
     }
-    errors += validate_slab(s, cc.slab, cc.freelist, 'c');
+    errors += validate_slab(s, cc.slab, cc.freelist, 'c', r);
   }
   if (slabs != s->nr_slabs || objects != s->total_objects) {
     report_corruption(r, "AC1", 0, "%s: counters say %zu slabs / %zu objects, lists hold %zu / %zu",
@@ -145,15 +144,27 @@ std::size_t SlabAllocator::validate_cache(const kmem_cache* s) const {
   return errors;
 }
 
+// The walk runs under slab_mutex and each list_lock; its reports reach the handler after they
+// are released.
 std::size_t SlabAllocator::validate() const {
-  platform::LockGuard registry(slab_mutex_);
+  ReportQueue queue;
+  std::size_t errors;
+  {
+    platform::LockGuard registry(slab_mutex_);
+    errors = validate_locked(queue.reporter());
+  }
+  queue.deliver(*reporter_);
+  return errors;
+}
+
+std::size_t SlabAllocator::validate_locked(const Reporter& r) const {
   std::size_t errors = 0;
   std::size_t slab_pages = 0;
   std::size_t caches = 0;
   for (const kmem_cache* s = newest_; s != nullptr && caches <= max_caches_; s = s->next_cache) {
     ++caches;
     platform::LockGuard guard(s->list_lock);
-    errors += validate_cache(s);
+    errors += validate_cache(s, r);
     auto add_pages = [&](const page* slab) { slab_pages += std::size_t{1} << slab->order; };
     s->partial.for_each(add_pages);
     s->full.for_each(add_pages);
@@ -180,14 +191,13 @@ std::size_t SlabAllocator::validate() const {
     live_all += live_delta_[c].bits;
   if (errors == 0 &&
       live_all != static_cast<long long>(live_in_slabs)) { // (slabs trusted when clean)
-    report_corruption(*reporter_, "LIVE", 0,
-                      "%lld allocation bits are set, %zu of them inside slab objects", live_all,
-                      live_in_slabs);
+    report_corruption(r, "LIVE", 0, "%lld allocation bits are set, %zu of them inside slab objects",
+                      live_all, live_in_slabs);
     ++errors;
   }
   if (slab_pages != pages_->owner_pages(PageOwner::Slab)) {
-    report_corruption(*reporter_, "AC2", 0, "caches hold %zu slab pages, the page allocator %zu",
-                      slab_pages, pages_->owner_pages(PageOwner::Slab));
+    report_corruption(r, "AC2", 0, "caches hold %zu slab pages, the page allocator %zu", slab_pages,
+                      pages_->owner_pages(PageOwner::Slab));
     ++errors;
   }
   return errors;

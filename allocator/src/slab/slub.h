@@ -163,9 +163,11 @@ private:
   void isolate_slab(kmem_cache* s, kmem_cache_cpu* c, unsigned cpu) KM_REQUIRES(s->list_lock);
   std::size_t count_free(const kmem_cache* s, const page* slab, const void* list, std::size_t limit,
                          bool& ok) const;
-  std::size_t validate_cache(const kmem_cache* s) const KM_REQUIRES(s->list_lock);
-  std::size_t validate_slab(const kmem_cache* s, const page* slab, const void* cpu_list,
-                            char state) const;
+  std::size_t validate_locked(const Reporter& r) const KM_REQUIRES(slab_mutex_);
+  std::size_t validate_cache(const kmem_cache* s, const Reporter& r) const
+      KM_REQUIRES(s->list_lock);
+  std::size_t validate_slab(const kmem_cache* s, const page* slab, const void* cpu_list, char state,
+                            const Reporter& r) const;
 
   const Reporter* reporter_ = nullptr;
   PageAllocator* pages_ = nullptr;
