@@ -27,20 +27,39 @@ namespace {
 struct StatsList {
   platform::Lock lock;
   Totals exited KM_GUARDED_BY(lock);
+  ThreadCounters* live KM_GUARDED_BY(lock); // every linked thread's counters
   pthread_key_t key;
 };
 StatsList g_stats;
 pthread_once_t g_stats_once = PTHREAD_ONCE_INIT;
 
-void fold_thread_counters(void* value) {
-  auto* c = static_cast<ThreadCounters*>(value);
-  platform::LockGuard guard(g_stats.lock);
+unsigned long long load(const unsigned long long& counter) {
+  return __atomic_load_n(&counter, __ATOMIC_RELAXED);
+}
+
+// Adds c's counters to the exited totals and zeroes them.
+void fold_locked(ThreadCounters* c) KM_REQUIRES(g_stats.lock) {
   for (unsigned i = 0; i < kNrCalls; ++i)
     g_stats.exited.calls[i] += c->calls[i];
   for (unsigned i = 0; i < kNrPaths; ++i)
     g_stats.exited.paths[i] += c->paths[i];
-  // A later call on this thread (another key's destructor) links it again from zero.
-  std::memset(c, 0, sizeof *c);
+  std::memset(c->calls, 0, sizeof c->calls);
+  std::memset(c->paths, 0, sizeof c->paths);
+}
+
+// The key's destructor, at thread exit: fold, and leave the live list for good.
+void fold_thread_counters(void* value) {
+  auto* c = static_cast<ThreadCounters*>(value);
+  platform::LockGuard guard(g_stats.lock);
+  fold_locked(c);
+  if (c->linked) {
+    (c->prev != nullptr ? c->prev->next : g_stats.live) = c->next;
+    if (c->next != nullptr)
+      c->next->prev = c->prev;
+  }
+  c->prev = c->next = nullptr;
+  c->linked = false;
+  c->retired = true;
 }
 
 void init_stats() {
@@ -68,20 +87,42 @@ struct Writer {
 
 } // namespace
 
-void link_thread_counters() {
+void thread_counters_slow() {
   pthread_once(&g_stats_once, &init_stats);
-  this_thread_counters.linked = true; // first: pthread_setspecific may allocate
-  pthread_setspecific(g_stats.key, &this_thread_counters);
+  ThreadCounters* c = &this_thread_counters;
+  if (c->retired) { // after this thread's destructor: straight into the exited totals
+    platform::LockGuard guard(g_stats.lock);
+    fold_locked(c);
+    return;
+  }
+  {
+    platform::LockGuard guard(g_stats.lock);
+    c->linked = true; // before pthread_setspecific, which may allocate (and count)
+    c->prev = nullptr;
+    c->next = g_stats.live;
+    if (c->next != nullptr)
+      c->next->prev = c;
+    g_stats.live = c;
+  }
+  pthread_setspecific(g_stats.key, c);
 }
 
 Totals totals() {
   pthread_once(&g_stats_once, &init_stats);
   platform::LockGuard guard(g_stats.lock);
   Totals t = g_stats.exited;
-  for (unsigned i = 0; i < kNrCalls; ++i)
-    t.calls[i] += this_thread_counters.calls[i];
-  for (unsigned i = 0; i < kNrPaths; ++i)
-    t.paths[i] += this_thread_counters.paths[i];
+  for (const ThreadCounters* c = g_stats.live; c != nullptr; c = c->next) {
+    for (unsigned i = 0; i < kNrCalls; ++i)
+      t.calls[i] += load(c->calls[i]);
+    for (unsigned i = 0; i < kNrPaths; ++i)
+      t.paths[i] += load(c->paths[i]);
+  }
+  if (!this_thread_counters.linked) { // a thread that never counted, or a retired one
+    for (unsigned i = 0; i < kNrCalls; ++i)
+      t.calls[i] += this_thread_counters.calls[i];
+    for (unsigned i = 0; i < kNrPaths; ++i)
+      t.paths[i] += this_thread_counters.paths[i];
+  }
   return t;
 }
 
@@ -162,8 +203,10 @@ void stats_lock_for_fork() KM_TSA(no_thread_safety_analysis) {
 
 void stats_unlock_after_fork(bool child) KM_TSA(no_thread_safety_analysis) {
   if (child) {
-    // The child counts its own calls from the fork on.
+    // The child counts its own calls from the fork on; its only thread is this one, which
+    // links itself again at its next count (its key is still set: the destructor folds zeros).
     g_stats.exited = Totals{};
+    g_stats.live = nullptr;
     std::memset(&this_thread_counters, 0, sizeof this_thread_counters);
   }
   g_stats.lock.unlock();

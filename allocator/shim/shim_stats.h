@@ -1,14 +1,18 @@
 // shim/shim_stats.h - the shim's call counters and the stats=FILE dump.
 //
 // Every exported call counts itself in the calling thread's counters (initial-exec TLS: one
-// increment, no atomic). A thread's first count sets a pthread key whose destructor, when the
-// thread exits, adds its counters to the totals. The dump, at exit, adds the totals and the
-// counters of the exiting thread. Threads still running at exit, and calls a thread makes after
-// its key destructors ran (glibc's own thread teardown frees a few blocks), are not counted:
-// no thread's TLS is ever linked into a global list, since glibc reuses a dead thread's TLS.
+// relaxed load and store, no locked instruction). A thread's first count links its counters
+// into the list of live threads and sets a pthread key whose destructor, when the thread exits,
+// adds them to the totals of exited threads and unlinks them (before glibc can reuse that TLS
+// for another thread). totals() (and so the dump at exit) adds the exited totals and every live
+// thread's counters, so threads still running at exit count too. A call a thread makes after its
+// key destructor ran (glibc's own thread teardown frees a few blocks) is added to the exited
+// totals directly, under the lock.
 //
-// Threads: count() touches only the caller's TLS; the totals are under the stats lock, which
-// nests inside nothing (the fork handler takes it first).
+// Threads: count() touches only the caller's TLS; the list and the exited totals are under the
+// stats lock, which nests inside nothing (the fork handler takes it first). The reader's loads
+// and the owner's stores of a counter are relaxed atomics: a dump while threads run is a
+// snapshot, each counter exact at some instant.
 #pragma once
 
 #include <cstddef>
@@ -37,26 +41,35 @@ enum Path : unsigned { kSlab, kLarge, kHuge, kBootstrap, kFailed, kNrPaths };
 struct ThreadCounters {
   unsigned long long calls[kNrCalls];
   unsigned long long paths[kNrPaths];
-  bool linked; // the key's destructor will fold these counters
+  bool linked;  // on the live list; the key's destructor will fold these counters
+  bool retired; // the destructor ran: later counts go to the exited totals
+  ThreadCounters* prev;
+  ThreadCounters* next;
 };
 extern __thread ThreadCounters this_thread_counters
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
-void link_thread_counters();
+// The first count of a thread (links it), or a count after its destructor (folds it).
+void thread_counters_slow();
+inline void bump(unsigned long long& counter) {
+  __atomic_store_n(&counter, __atomic_load_n(&counter, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
 inline void count(Call call) {
-  ++this_thread_counters.calls[call];
+  bump(this_thread_counters.calls[call]);
   if (__builtin_expect(!this_thread_counters.linked, 0))
-    link_thread_counters();
+    thread_counters_slow();
 }
 inline void count(Path path) {
-  ++this_thread_counters.paths[path];
+  bump(this_thread_counters.paths[path]);
+  if (__builtin_expect(!this_thread_counters.linked, 0))
+    thread_counters_slow();
 }
 
 struct Totals {
   unsigned long long calls[kNrCalls];
   unsigned long long paths[kNrPaths];
 };
-// The totals of exited threads plus the calling thread's counters.
+// The totals of exited threads plus the counters of every live thread.
 Totals totals();
 const char* call_name(Call call);
 const char* path_name(Path path);

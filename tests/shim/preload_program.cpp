@@ -2,14 +2,17 @@
 // shim_preload.cmake to run with and without LD_PRELOAD=libkmalloc-malloc.so: it allocates in a
 // static constructor (before main), calls dlsym and dlerror (glibc allocates there), uses
 // operator new from several threads, and prints a digest of what it computed. Both runs must
-// print the same.
+// print the same. One thread is still running at exit, after exactly 7 valloc calls (nobody
+// else calls valloc), so the stats dump must count the calls of a live thread: valloc=7.
 #include <dlfcn.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <map>
 #include <string>
 #include <thread>
@@ -51,6 +54,15 @@ int main() {
     threads.emplace_back([&, t] { digests[t] = work(t); });
   for (auto& th : threads)
     th.join();
+  std::promise<void> valloced;
+  std::thread([&valloced] {
+    for (int i = 0; i < 7; ++i)
+      std::free(valloc(64));
+    valloced.set_value();
+    for (;;)
+      pause(); // alive when main returns
+  }).detach();
+  valloced.get_future().wait();
   char* big = static_cast<char*>(std::calloc(1, 12u << 20)); // the huge path
   big[(12u << 20) - 1] = 1;
   void* aligned = nullptr;

@@ -19,6 +19,7 @@ if(NOT plain STREQUAL shimmed)
 endif()
 file(READ ${stats} text)
 foreach(pattern "calls: malloc=[1-9]" "operator new=[1-9]" "calloc=[1-9]" "posix_memalign=1"
+                " valloc=7 "
                 "served: slab=[1-9][0-9][0-9]" "huge=[1-9]" "kmalloc-64 ")
   if(NOT text MATCHES "${pattern}")
     message(FATAL_ERROR "stats file ${stats} lacks '${pattern}':\n${text}")
