@@ -449,14 +449,10 @@ std::size_t PageAllocator::validate_zone(unsigned zi, const Reporter& r) const {
 
 // The walk runs under the zone lock; its reports reach the handler after the lock is released.
 std::size_t PageAllocator::validate() const {
-  ReportQueue queue;
-  std::size_t errors;
-  {
+  return report_after(*reporter_, [this](const Reporter& r) {
     platform::LockGuard guard(zone_lock_);
-    errors = validate_locked(queue.reporter());
-  }
-  queue.deliver(*reporter_);
-  return errors;
+    return validate_locked(r);
+  });
 }
 
 std::size_t PageAllocator::validate_locked(const Reporter& r) const {

@@ -76,4 +76,13 @@ private:
   std::size_t more_ = 0;
 };
 
+// Runs walk(reporter) with a queue's reporter, then delivers what it reported to `target`: the
+// walk takes and releases its locks itself, so the handler runs with none held.
+template <class Walk> std::size_t report_after(const Reporter& target, Walk&& walk) {
+  ReportQueue queue;
+  const std::size_t errors = walk(queue.reporter());
+  queue.deliver(target);
+  return errors;
+}
+
 } // namespace km

@@ -147,14 +147,10 @@ std::size_t SlabAllocator::validate_cache(const kmem_cache* s, const Reporter& r
 // The walk runs under slab_mutex and each list_lock; its reports reach the handler after they
 // are released.
 std::size_t SlabAllocator::validate() const {
-  ReportQueue queue;
-  std::size_t errors;
-  {
+  return report_after(*reporter_, [this](const Reporter& r) {
     platform::LockGuard registry(slab_mutex_);
-    errors = validate_locked(queue.reporter());
-  }
-  queue.deliver(*reporter_);
-  return errors;
+    return validate_locked(r);
+  });
 }
 
 std::size_t SlabAllocator::validate_locked(const Reporter& r) const {
