@@ -288,12 +288,12 @@ TEST(NrCpusLimit, MetadataGrowsWithTheHeapsCountOnly) {
   const std::size_t one = caches_bytes(1);
   const std::size_t many = caches_bytes(1024);
   const std::size_t most = caches_bytes(km::kMaxCpus); // the limit itself works
-  // 16 descriptors: 16 cpu slabs per cpu (24 bytes each), plus the slot state (84 bytes), give
+  // 16 descriptors: 16 cpu slabs per cpu (16 bytes each), plus the slot state (84 bytes), give
   // or take the 8-byte alignment of the bitmap after it.
   const std::size_t per_cpu =
       16 * sizeof(km::kmem_cache_cpu) +
       (km::SlabAllocator::slot_area_bytes(2) - km::SlabAllocator::slot_area_bytes(1));
-  EXPECT_EQ(per_cpu, 16u * 24 + 84); // what config.h and README.md state
+  EXPECT_EQ(per_cpu, 16u * 16 + 84); // what config.h and README.md state
   auto near = [](std::size_t got, std::size_t want) { return got + 8 >= want && got <= want + 8; };
   EXPECT_PRED2(near, many - one, std::size_t{1023} * per_cpu);
   EXPECT_PRED2(near, most - one, std::size_t{km::kMaxCpus - 1} * per_cpu);

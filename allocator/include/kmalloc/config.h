@@ -20,7 +20,7 @@ inline constexpr unsigned kMaxZones = 2;
 // heap is built (Heap::config() and kmalloc_stats() show the resolved count; see Config). The
 // limit, kMaxCpus, is CONFIG_NR_CPUS of distribution kernels (x86-64 MAXSMP: 8192), so every
 // nr_cpu_ids a real kernel can have fits. It costs nothing by itself: a heap's per-cpu state is
-// sized by its own nr_cpus, in its metadata pages (about 24 bytes per cache descriptor and 84
+// sized by its own nr_cpus, in its metadata pages (about 16 bytes per cache descriptor and 84
 // bytes more per cpu slot), so a small region with thousands of cpus is refused as too small.
 inline constexpr unsigned kNrCpusAuto = 0;
 inline constexpr unsigned kMaxCpus = 8192;

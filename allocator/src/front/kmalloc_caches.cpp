@@ -176,7 +176,7 @@ void* KmallocFrontEnd::kmalloc(std::size_t size, gfp_t gfp) {
   if (size == 0)
     return zero_size_ptr();
   kmem_cache* s = kmalloc_slab(size, gfp);
-  auto* obj = static_cast<unsigned char*>(slabs_->alloc(s, gfp & ~__GFP_ZERO));
+  auto* obj = static_cast<unsigned char*>(slabs_->slab_alloc(s, gfp & ~__GFP_ZERO));
   if (obj == nullptr)
     return nullptr;
   const std::size_t object_size = s->layout.object_size;

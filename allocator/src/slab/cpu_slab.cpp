@@ -208,7 +208,6 @@ void SlabAllocator::freeze(kmem_cache_cpu* c, page* slab) {
   }
   c->slab = slab;
   c->freelist = old.freelist;
-  ++c->tid;
 }
 
 // get_freelist: the objects other cpus freed to the cpu slab since it was frozen, all at once
@@ -237,7 +236,6 @@ void SlabAllocator::deactivate_slab(kmem_cache* s, kmem_cache_cpu* c) {
   }
   c->freelist = nullptr;
   c->slab = nullptr;
-  ++c->tid;
   // Stage two: unfreeze, splicing them before the objects other cpus freed meanwhile.
   SlabFreelist old = slab_freelist(slab);
   SlabFreelist now;
@@ -268,7 +266,6 @@ void SlabAllocator::isolate_slab(kmem_cache* s, kmem_cache_cpu* c, unsigned cpu)
   page* slab = c->slab;
   c->freelist = nullptr;
   c->slab = nullptr;
-  ++c->tid;
   SlabFreelist old = slab_freelist(slab);
   while (!slab_update(slab, old, {nullptr, old.objects, old.objects, 0, 0})) {
   }
@@ -287,6 +284,11 @@ void* SlabAllocator::alloc(kmem_cache* s, gfp_t gfp) {
       warn_invalid_gfp(*reporter_, gfp);
     return nullptr;
   }
+  return slab_alloc(s, gfp);
+}
+
+void* SlabAllocator::slab_alloc(kmem_cache* s, gfp_t gfp) {
+  KM_DCHECK((gfp & ~__GFP_BITS_MASK) == 0);
   const unsigned cpu = this_cpu();
   std::uintptr_t corrupt = 0; // a debug cache's corrupt freelist, reported once no lock is held
   void* obj;
@@ -308,7 +310,6 @@ void* SlabAllocator::alloc_on(kmem_cache* s, unsigned cpu, gfp_t gfp, std::uintp
     obj = alloc_slow(s, c, gfp, corrupt); // counts its path
   } else {
     c->freelist = get_freepointer(s, obj);
-    ++c->tid;
     SlotPathStats& paths = live_delta_[cpu].paths;
     ++(cpu < nr_cpus_ ? paths.fast_allocs : paths.locked_allocs);
   }
@@ -332,7 +333,6 @@ void* SlabAllocator::alloc_slow(kmem_cache* s, kmem_cache_cpu* c, gfp_t gfp,
   if (c->freelist == nullptr && c->slab != nullptr && !debug_cache(s)) {
     if (void* obj = take_remote_frees(c->slab); obj != nullptr) {
       c->freelist = get_freepointer(s, obj);
-      ++c->tid;
       ++(cpu < nr_cpus_ ? paths.fast_allocs : paths.locked_allocs);
       return obj;
     }
@@ -372,7 +372,6 @@ void* SlabAllocator::alloc_slow(kmem_cache* s, kmem_cache_cpu* c, gfp_t gfp,
       continue;
     }
     c->freelist = next;
-    ++c->tid;
     s->list_lock.unlock();
     return obj;
   }
@@ -515,7 +514,6 @@ bool SlabAllocator::free_on(kmem_cache* s, unsigned cpu, page* slab, void* obj) 
   if (c->slab == slab && !debug_cache(s)) { // the fast path: this slot's own cpu slab
     set_freepointer(s, obj, c->freelist);
     c->freelist = obj;
-    ++c->tid;
     ++(cpu < nr_cpus_ ? paths.fast_frees : paths.locked_frees);
     return true;
   }
@@ -527,7 +525,6 @@ bool SlabAllocator::free_on(kmem_cache* s, unsigned cpu, page* slab, void* obj) 
     if (c->slab == slab) { // a debug cache's cpu slab: changed under list_lock only
       set_freepointer(s, obj, c->freelist);
       c->freelist = obj;
-      ++c->tid;
       done = SlabFree::Done;
     } else {
       done = slab_free_locked(s, slab, obj);

@@ -28,14 +28,15 @@ namespace km {
 struct kmem_cache_cpu {
   void* freelist = nullptr; // lockless freelist of c->slab (encoded links)
   page* slab = nullptr;     // the frozen cpu slab, or nullptr
-  std::uint64_t tid = 0;    // transaction id, bumped on every change
+  // No tid: the kernel's transaction id guards its this_cpu_cmpxchg against preemption and
+  // migration; here a slot belongs to one thread (or is used under overflow_lock).
 };
 
 // The cpu slabs are laid out cpu by cpu, as the kernel's per-cpu areas are: one cpu's slots of
 // every cache are adjacent, and each cpu's run starts on a cache line of its own, so two threads
 // never write one line (interleaved per cache, they made two threads 2.5x slower than one).
 // A cache reaches its slot of cpu c at base[c * stride].
-inline constexpr unsigned kCpuRunAlign = 8; // 8 * sizeof(kmem_cache_cpu) = 3 cache lines
+inline constexpr unsigned kCpuRunAlign = 8; // 8 * sizeof(kmem_cache_cpu) = 2 cache lines
 struct CpuSlabs {
   kmem_cache_cpu* base = nullptr; // the cache's slot of cpu 0
   unsigned stride = 0;            // slots between one cpu's and the next's

@@ -1,6 +1,6 @@
 // slab/slub.h - SLUB-style object caches over the page allocator (Linux 6.8 mm/slub.c). One
 // class, defined by concept: cache_registry.cpp (create, destroy, handles), cpu_slab.cpp (the
-// alloc/free state machine), freepointer.cpp, live_bitmap.h (the allocation bitmap),
+// alloc/free state machine), freepointer.h, live_bitmap.h (the allocation bitmap),
 // slabinfo.cpp and slab_validate.cpp.
 //
 // Per-cpu fast path: each cache has one frozen cpu slab per cpu slot with a lockless freelist
@@ -72,6 +72,9 @@ public:
   kmem_cache* create(const char* name, unsigned size, unsigned align, slab_flags_t flags,
                      void (*ctor)(void*)) KM_EXCLUDES(slab_mutex_);
   void* alloc(kmem_cache* s, gfp_t gfp);
+  // alloc() for a caller that has refused gfp bits outside __GFP_BITS_MASK (KM_DCHECK'd): the
+  // kmalloc front end, which checks them once for both layers.
+  void* slab_alloc(kmem_cache* s, gfp_t gfp);
   // Returns true when the object was freed; misuse is reported and refused.
   bool free(kmem_cache* s, void* obj);
   // For callers that already found obj's slab and checked it is an object start of s (kfree):
@@ -206,3 +209,5 @@ private:
 };
 
 } // namespace km
+
+#include "slab/freepointer.h" // the inline free pointer accessors
