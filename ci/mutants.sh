@@ -37,12 +37,12 @@
 # (seconds of fuzzing per mutant, default 20).
 #
 # Measured: KM_MUTANTS_DIR=/tmp/kmalloc-mutants-s20 KM_MUTANTS_JOBS=1 nice -n 10 ci/mutants.sh
-# (whole suite, the list of 157 at commit 8d53b29, beside other work; 572 s):
+# (whole suite, the list of 157 at commit 03d4e61, beside other work; 572 s):
 #   killed 154/154 (100%; 3 argued equivalent, 0 invalid), median time-to-kill 0.4 s (max 64 s).
-# KM_MUTANTS_DIR=/tmp/kmalloc-mutants-s18b KM_MUTANTS_JOBS=2 ci/mutants.sh --fuzz-only
-# (the list of 157 at commit 89d3ba4, 20 s a mutant, a quiet 2-vCPU machine; about 12 min):
-#   killed 139/154 (90.3%; 3 argued equivalent, 0 invalid), median time-to-kill 0.3 s (max
-#   16.5 s; 133 killed by the frozen seeds alone, 6 by new inputs). -max_total_time counts wall
+# KM_MUTANTS_DIR=/tmp/kmalloc-mutants-s20f KM_MUTANTS_JOBS=2 ci/mutants.sh --fuzz-only
+# (the list of 157 at commit d151a76, 20 s a mutant, a quiet 2-vCPU machine; 527 s):
+#   killed 140/154 (90.9%; 3 argued equivalent, 0 invalid), median time-to-kill 0.2 s (max
+#   9.3 s; 133 killed by the frozen seeds alone, 7 by new inputs). -max_total_time counts wall
 #   time, so a loaded machine runs fewer inputs and kills near the limit may flip.
 set -euo pipefail
 
