@@ -421,8 +421,8 @@ void HeapChecker::do_alloc(const Op& op) {
   const bool from_cache = op.kind == OpKind::CacheAlloc || op.kind == OpKind::CacheZalloc;
   const std::uint32_t id = from_cache && op.cache < created_.size() ? created_[op.cache] : kNone;
   const bool bad_gfp = (op.gfp & ~__GFP_BITS_MASK) != 0;
-  if (from_cache && (id == kNone || !caches_[id].live || bad_gfp))
-    return skip(); // (the slab layer's contract for unknown gfp bits is the page allocator's)
+  if (from_cache && (id == kNone || !caches_[id].live))
+    return skip();
   const auto n = static_cast<std::size_t>(op.n);
   const auto size = static_cast<std::size_t>(op.size);
   std::size_t bytes = size;
@@ -455,7 +455,14 @@ void HeapChecker::do_alloc(const Op& op) {
   }
   const std::uintptr_t p = addr_of(r);
   outcome_ = Outcome{Outcome::Shape::Pointer, p};
-  if (from_cache) {
+  if (from_cache && bad_gfp) { // refused, as kmalloc refuses them (kmalloc.h)
+    if ((op.gfp & __GFP_NOWARN) == 0)
+      expect(ErrorKind::InvalidGfp, kAnyAddress);
+    ++misuse_;
+    if (p != 0)
+      fail(op_name(op.kind), "(", caches_[id].name, ", ", gfp_to_string(op.gfp),
+           ") has gfp bits outside __GFP_BITS_MASK, returned ", hex(p));
+  } else if (from_cache) {
     accept_object(h, id, op.gfp, p, zero, caches_[id].layout.object_size, op_name(op.kind));
   } else if (op.kind == OpKind::AllocPages && (bad_gfp || op.arg > cfg_.max_order)) {
     if ((op.gfp & __GFP_NOWARN) == 0)

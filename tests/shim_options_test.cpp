@@ -87,6 +87,12 @@ TEST(ShimOptions, ReleaseTakesBytesOrAKMOrGSuffix) {
     EXPECT_NE(parse_error(bad).find("release"), std::string::npos) << bad;
 }
 
+// A config every key of which parses but whose keys disagree is refused, naming one of them.
+TEST(ShimOptions, KeysThatDisagreeAreRefusedByName) {
+  EXPECT_NE(parse_error("slub_min_order=4,slub_max_order=3").find("slub_min_order"),
+            std::string::npos);
+}
+
 TEST(ShimOptions, TooLongValuesAreRefusedByName) {
   EXPECT_NE(parse_error("stats=/" + std::string(300, 'x')).find("stats"), std::string::npos);
   std::string many;

@@ -343,6 +343,27 @@ TEST_F(SlabValidate, FreeObjectsExceedTheSlabCapacity) {
   expect_clean();
 }
 
+// LIVE per slab: a free object whose allocation bit is set (a free that forgot to clear it), and
+// an allocated object whose bit is clear (an allocation that forgot to set it).
+TEST_F(SlabValidate, AFreeObjectMarkedAllocated) {
+  km::LiveBitmap& live = sa->live_bitmap_for_testing();
+  ASSERT_TRUE(live.set(f1)); // S1: 63 allocated, f1 on its freelist
+  expect_validate(
+      {{"LIVE", "val-64: slab " + base(s1) + ": 64 allocation bits set, 63 objects allocated"},
+       {"LIVE", "val-64: slab " + base(s1) + ": a free object is marked allocated"}});
+  ASSERT_TRUE(live.clear(f1));
+  expect_clean();
+}
+
+TEST_F(SlabValidate, AnAllocatedObjectNotMarked) {
+  km::LiveBitmap& live = sa->live_bitmap_for_testing();
+  ASSERT_TRUE(live.clear(objs[3])); // S0, full
+  expect_validate(
+      {{"LIVE", "val-64: slab " + base(s0) + ": 63 allocation bits set, 64 objects allocated"}});
+  ASSERT_TRUE(live.set(objs[3]));
+  expect_clean();
+}
+
 TEST_F(SlabValidate, SlabPagesDisagreeWithThePageAllocator) {
   const std::size_t pages = heap.page_counts().slab;
   ASSERT_EQ(pages, 4u);

@@ -344,7 +344,11 @@ int kmalloc_index(size_t size);
  */
 struct kmem_cache* kmem_cache_create(const char* name, unsigned int size, unsigned int align,
                                      slab_flags_t flags, void (*ctor)(void*));
-/** kmem_cache_alloc - an object of @cachep, or NULL. */
+/**
+ * kmem_cache_alloc - an object of @cachep, or NULL: out of memory (silently), or @flags with
+ * bits outside __GFP_BITS_MASK (refused whether or not a free object is at hand, with a
+ * KMALLOC_REPORT_INVALID_GFP warning unless __GFP_NOWARN, as kmalloc() refuses them).
+ */
 void* kmem_cache_alloc(struct kmem_cache* cachep, gfp_t flags);
 /** kmem_cache_zalloc - kmem_cache_alloc() with __GFP_ZERO. */
 void* kmem_cache_zalloc(struct kmem_cache* cachep, gfp_t flags);

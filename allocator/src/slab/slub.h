@@ -68,6 +68,8 @@ public:
   static std::size_t slot_area_bytes(unsigned nr_cpus);
   // Whether obj is the start of an allocated slab object (its bit in the allocation bitmap).
   bool object_live(const void* obj) const { return live_.test(obj); }
+  // The allocation bitmap itself, for tests that corrupt it behind the allocator's back.
+  LiveBitmap& live_bitmap_for_testing() { return live_; }
 
   kmem_cache* create(const char* name, unsigned size, unsigned align, slab_flags_t flags,
                      void (*ctor)(void*)) KM_EXCLUDES(slab_mutex_);
