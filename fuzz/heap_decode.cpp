@@ -185,7 +185,7 @@ Op decode_op(const std::uint8_t* r, std::uint32_t handles, std::uint32_t caches,
   case OpKind::CacheAlloc:
   case OpKind::CacheZalloc:
     op.cache = cache(1);
-    op.gfp = decode_gfp(r[2] & 0x7f);
+    op.gfp = decode_gfp(r[2]);
     break;
   case OpKind::CacheShrink:
   case OpKind::CacheDestroy: op.cache = cache(1); break;
