@@ -11,6 +11,7 @@ packages=(
   googletest libgtest-dev librapidcheck-dev libbenchmark-dev pkg-config ccache
   python3 sqlite3 xz-utils gzip time
   libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev
+  afl++
 )
 
 missing=()

@@ -5,7 +5,7 @@
 # equivalent: argument]), in a scratch copy of the repository (never this tree), apply the edit,
 # rebuild incrementally, run the check and record whether it fails ("killed"), how long it took
 # and what fired; then revert. The original text must occur exactly once in its file, or the
-# script fails loudly (so the list follows code moves). Not part of CI.
+# script fails loudly (so the list follows code moves). CI runs only --smoke.
 #
 # Usage: ci/mutants.sh [--only ID...] [--smoke] [--fuzz-only] [--check] [--list FILE]
 #        ci/mutants.sh --summary RESULTS.tsv
@@ -22,7 +22,7 @@
 #                 checker's invariant tag ("NO2", "MU1"; else "CheckError: <first words>"),
 #                 "KM_CHECK"/"KM_DCHECK file:line", "ASan <kind>", "UBSan", "timeout" (a hang)...
 #   --only ID...  just these mutants (ids up to the next --option)
-#   --smoke       just the first 3 mutants
+#   --smoke       just the first 3 mutants; fails unless all 3 are killed (CI runs this)
 #   --check       only verify that every original text occurs exactly once; no build
 #   --list FILE   another mutant list (default tools/mutants.tsv)
 #   --summary F   print the summary of a results file and exit (also printed after each run):
@@ -233,7 +233,8 @@ if [[ $mode == suite ]]; then
     # The dev preset's settings (g++, Debug, internal checks, -Werror), gold for faster links.
     cmake -S "$src" -B "$build" -G Ninja -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ \
       -DCMAKE_BUILD_TYPE=Debug -DKMALLOC_INTERNAL_CHECKS=ON -DKMALLOC_WERROR=ON \
-      -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=gold -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=gold >/dev/null
+      -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=gold -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=gold \
+      "${launcher[@]}" >/dev/null
   fi
 else
   build="$work/build-fuzz"
@@ -433,3 +434,9 @@ echo
 echo "== summary ($mode mode$([[ $mode == fuzz ]] && echo ", ${fuzz_time} s a mutant"), run took ${elapsed}s)"
 python3 "$summary_py" "$results"
 echo "results: $results"
+# A smoke run (CI) fails unless each of its mutants was killed: the script, the build and the
+# suite must all still work together.
+if [[ $smoke -eq 1 ]] && ! awk -F'\t' '!/^#/ && $2 !~ /^killed/ {bad = 1} END {exit bad}' "$results"; then
+  echo "mutants.sh: --smoke: a mutant was not killed (see $results)" >&2
+  exit 1
+fi

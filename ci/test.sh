@@ -6,9 +6,11 @@
 # links the library the ways its users do (release preset with g++ and clang, find_package,
 # pkg-config, add_subdirectory, the README's code blocks) and ci/real-programs.sh runs python3,
 # sqlite3, sort, gzip, xz and g++ with and without the malloc shim, and bench/compare.sh --smoke
-# runs the allocator comparison once (every allocator and workload; no timing asserted). Each
-# stage prints its wall time ("time: <stage>: N s"). Builds use ccache when it is installed
-# (ci/lib.sh).
+# runs the allocator comparison once (every allocator and workload; no timing asserted). Then
+# the smoke runs of the suite's own tools: the OSS-Fuzz build simulated without Docker
+# (ci/clusterfuzzlite_local.sh), AFL++ on the same harnesses (ci/afl.sh --smoke) and the mutation
+# script on its first 3 mutants (ci/mutants.sh --smoke). Each stage prints its wall time
+# ("time: <stage>: N s"). Builds use ccache when it is installed (ci/lib.sh).
 #
 #   ci/test.sh                     # dev, asan and tsan
 #   KMALLOC_TEST_PRESETS="dev" ci/test.sh
@@ -43,3 +45,10 @@ for preset in "${presets[@]}"; do
     timed bench-smoke bash bench/compare.sh --smoke
   fi
 done
+
+echo "=== ClusterFuzzLite: .clusterfuzzlite/build.sh as OSS-Fuzz runs it, then each target"
+timed clusterfuzzlite bash ci/clusterfuzzlite_local.sh --time 3
+echo "=== AFL++: the same harnesses under afl-fuzz, briefly"
+timed afl-smoke bash ci/afl.sh --smoke --time 5
+echo "=== ci/mutants.sh --smoke: the first 3 mutants, whole suite"
+timed mutants-smoke bash ci/mutants.sh --smoke
