@@ -36,13 +36,13 @@
 # KM_MUTANTS_TIMEOUT (per-test timeout of the suite in seconds, default 60), KM_MUTANTS_FUZZ_TIME
 # (seconds of fuzzing per mutant, default 20).
 #
-# Measured: KM_MUTANTS_DIR=/tmp/kmalloc-mutants-s20 KM_MUTANTS_JOBS=1 nice -n 10 ci/mutants.sh
-# (whole suite, the list of 157 at commit 03d4e61, beside other work; 572 s):
-#   killed 154/154 (100%; 3 argued equivalent, 0 invalid), median time-to-kill 0.4 s (max 64 s).
-# KM_MUTANTS_DIR=/tmp/kmalloc-mutants-s20f KM_MUTANTS_JOBS=2 ci/mutants.sh --fuzz-only
-# (the list of 157 at commit d151a76, 20 s a mutant, a quiet 2-vCPU machine; 527 s):
-#   killed 140/154 (90.9%; 3 argued equivalent, 0 invalid), median time-to-kill 0.2 s (max
-#   9.3 s; 133 killed by the frozen seeds alone, 7 by new inputs). -max_total_time counts wall
+# Measured: KM_MUTANTS_DIR=/tmp/kmalloc-mutants-s20h KM_MUTANTS_JOBS=2 ci/mutants.sh
+# (whole suite, the list of 158 at commit ade18b4, beside other work; 620 s):
+#   killed 155/155 (100%; 3 argued equivalent, 0 invalid), median time-to-kill 1.5 s (max 65 s).
+# KM_MUTANTS_DIR=/tmp/kmalloc-mutants-s20g KM_MUTANTS_JOBS=2 ci/mutants.sh --fuzz-only
+# (the list of 158 at commit ade18b4, 20 s a mutant, a quiet 2-vCPU machine; 533 s):
+#   killed 141/155 (91.0%; 3 argued equivalent, 0 invalid), median time-to-kill 0.2 s (max
+#   6.7 s; 134 killed by the frozen seeds alone, 7 by new inputs). -max_total_time counts wall
 #   time, so a loaded machine runs fewer inputs and kills near the limit may flip.
 set -euo pipefail
 
