@@ -59,30 +59,36 @@ inline unsigned cpu_slots_per_cache(const Config& cfg) {
 
 } // namespace km
 
-// Global, like struct page, so the C API's opaque `struct kmem_cache` is this type.
+// Global, like struct page, so the C API's opaque `struct kmem_cache` is this type. The fields
+// every allocation and free reads come first; list_lock and what it guards, written by every
+// slow path of every thread, start a cache line of their own and end the descriptor on a line
+// boundary, so that one thread's locking never evicts the line another thread's fast path
+// reads (they shared one: cpu_slab sat next to nr_slabs).
 struct kmem_cache {
   char name[km::kCacheNameMax + 1];
   slab_flags_t flags;
   km::SlabLayout layout;          // object_size, size, align, offset, order, objects, min_partial
   km::Reciprocal reciprocal_size; // of layout.size: obj_to_index() divides by it
   void (*ctor)(void*);
-  std::uint64_t random; // freelist hardening key (0 when not hardened)
-  // The node's list_lock: the lists and counters below, and which list a slab is on. A slab's
-  // freelist pair changes only by compare-and-swap (slab_freelist.h); a change that moves the
-  // slab between lists (unfreezing, a free to a full slab, a free that empties it) is made
-  // under this lock, so the list and the pair agree for every holder of it.
-  mutable km::platform::Lock list_lock;
-  km::PageList partial KM_GUARDED_BY(list_lock); // node partial list
-  km::PageList full KM_GUARDED_BY(list_lock);    // full slabs (the kernel: only with debug)
-  std::size_t nr_slabs KM_GUARDED_BY(list_lock);
-  std::size_t total_objects KM_GUARDED_BY(list_lock);
+  std::uint64_t random;   // freelist hardening key (0 when not hardened)
   km::CpuSlabs cpu_slab;  // cpu_slots_per_cache() slots in the metadata pages
   kmem_cache* next_cache; // slab_caches list, newest first
   kmem_cache* prev_cache;
   bool in_use;              // slot holds a live cache
   bool retired;             // the slot's generations are used up; it is never reused
   std::uint16_t generation; // bumped at each destroy; part of the handle (SlabAllocator)
+  // The node's list_lock: the lists and counters below, and which list a slab is on. A slab's
+  // freelist pair changes only by compare-and-swap (slab_freelist.h); a change that moves the
+  // slab between lists (unfreezing, a free to a full slab, a free that empties it) is made
+  // under this lock, so the list and the pair agree for every holder of it.
+  alignas(64) mutable km::platform::Lock list_lock;
+  km::PageList partial KM_GUARDED_BY(list_lock); // node partial list
+  km::PageList full KM_GUARDED_BY(list_lock);    // full slabs (the kernel: only with debug)
+  std::size_t nr_slabs KM_GUARDED_BY(list_lock);
+  std::size_t total_objects KM_GUARDED_BY(list_lock);
 };
+static_assert(alignof(kmem_cache) == 64 && sizeof(kmem_cache) % 64 == 0,
+              "a descriptor's lock lines are its own");
 
 namespace km {
 
