@@ -176,7 +176,9 @@ private:
   unsigned page_shift_ = 12;
   unsigned max_order_ = 10;
   unsigned nr_zones_ = 0;
-  mutable platform::Lock zone_lock_;
+  // A cache line of its own: every free reads the fields above, and the zone lock's holder
+  // writes the lock and the zones below.
+  alignas(64) mutable platform::Lock zone_lock_;
   unsigned injected_failures_ KM_GUARDED_BY(zone_lock_) = 0;
   zone zones_[kMaxZones] KM_GUARDED_BY(zone_lock_);
   std::size_t owner_pages_[kOwnerKinds] KM_GUARDED_BY(zone_lock_) = {};

@@ -189,9 +189,7 @@ private:
   bool hardened_ = true;
   std::uint64_t seed_ = 0;
   SlabOrderParams order_params_{};
-  mutable platform::Lock slab_mutex_;
-  kmem_cache* newest_ KM_GUARDED_BY(slab_mutex_) = nullptr; // slab_caches list head
-  LiveBitmap live_;                                         // the allocation bitmap
+  LiveBitmap live_; // the allocation bitmap
   // Per slot, written only by the slot's holder (one cache line each): bits its calls set in
   // the bitmap minus bits they cleared (it may go below zero when it frees other slots'
   // objects; the sum is the bits set), and the calls that took no lock and those that did.
@@ -206,7 +204,11 @@ private:
   std::uint32_t* slot_state_ = nullptr;
   platform::ThreadKey key_;
   unsigned long long id_ = 0; // platform::next_heap_id(), for the thread's slot cache
-  platform::Lock overflow_lock_;
+  // The locks after the fields every call reads, each on cache lines of its own (the threads
+  // sharing the overflow slot take overflow_lock_ on every call).
+  alignas(64) mutable platform::Lock slab_mutex_;
+  kmem_cache* newest_ KM_GUARDED_BY(slab_mutex_) = nullptr; // slab_caches list head
+  alignas(64) platform::Lock overflow_lock_;
   platform::ForkHook fork_hook_;
 };
 
