@@ -455,23 +455,20 @@ void HeapChecker::do_alloc(const Op& op) {
   }
   const std::uintptr_t p = addr_of(r);
   outcome_ = Outcome{Outcome::Shape::Pointer, p};
-  if (from_cache && bad_gfp) { // refused, as kmalloc refuses them (kmalloc.h)
-    if ((op.gfp & __GFP_NOWARN) == 0)
-      expect(ErrorKind::InvalidGfp, kAnyAddress);
-    ++misuse_;
-    if (p != 0)
-      fail(op_name(op.kind), "(", caches_[id].name, ", ", gfp_to_string(op.gfp),
-           ") has gfp bits outside __GFP_BITS_MASK, returned ", hex(p));
-  } else if (from_cache) {
-    accept_object(h, id, op.gfp, p, zero, caches_[id].layout.object_size, op_name(op.kind));
-  } else if (op.kind == OpKind::AllocPages && (bad_gfp || op.arg > cfg_.max_order)) {
+  const bool pages = op.kind == OpKind::AllocPages;
+  if ((from_cache || pages) && (bad_gfp || (pages && op.arg > cfg_.max_order))) {
+    // Out of contract (kmalloc.h): NULL, with a warning unless __GFP_NOWARN.
     if ((op.gfp & __GFP_NOWARN) == 0)
       expect(bad_gfp ? ErrorKind::InvalidGfp : ErrorKind::OrderTooLarge, kAnyAddress);
     ++misuse_;
     if (p != 0)
-      fail("alloc_pages(", gfp_to_string(op.gfp), ", ", op.arg, ") is out of contract, returned ",
+      fail(op_name(op.kind), "(", from_cache ? caches_[id].name : cat("order ", op.arg), ", ",
+           gfp_to_string(op.gfp), ") is out of contract (",
+           bad_gfp ? "gfp bits outside __GFP_BITS_MASK" : "order above MAX_ORDER", "), returned ",
            hex(p));
-  } else if (op.kind == OpKind::AllocPages) {
+  } else if (from_cache) {
+    accept_object(h, id, op.gfp, p, zero, caches_[id].layout.object_size, op_name(op.kind));
+  } else if (pages) {
     accept_block(h, Kind::Pages, op.gfp & ~__GFP_ZERO, op.arg, p, zero,
                  pages_.page_size() << op.arg, "alloc_pages");
     if (p != 0 && heap_->virt_to_page(ptr_of(p)) != pg)
