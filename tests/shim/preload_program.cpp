@@ -3,7 +3,8 @@
 // static constructor (before main), calls dlsym and dlerror (glibc allocates there), uses
 // operator new from several threads, and prints a digest of what it computed. Both runs must
 // print the same. One thread is still running at exit, after exactly 7 valloc calls (nobody
-// else calls valloc), so the stats dump must count the calls of a live thread: valloc=7.
+// else calls valloc), so the stats dump must count the calls of a live thread: valloc=7; its
+// results must be page aligned (exit status 6 otherwise).
 #include <dlfcn.h>
 #include <malloc.h>
 #include <unistd.h>
@@ -26,6 +27,10 @@ __attribute__((constructor)) void allocate_before_main() {
   g_before_main = new std::string(5000, 'k');
   void* p = std::malloc(100);
   std::free(p);
+}
+
+std::uintptr_t os_page_size() {
+  return static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
 }
 
 std::uint64_t work(unsigned seed) {
@@ -54,15 +59,25 @@ int main() {
     threads.emplace_back([&, t] { digests[t] = work(t); });
   for (auto& th : threads)
     th.join();
-  std::promise<void> valloced;
-  std::thread([&valloced] {
-    for (int i = 0; i < 7; ++i)
-      std::free(valloc(64));
-    valloced.set_value();
+  // Static: the thread outlives main's frame. Each valloc must be page aligned and writable.
+  static std::promise<bool> valloced;
+  std::thread([] {
+    bool ok = true;
+    char* blocks[7]; // all live at once, so they are seven different blocks
+    for (char*& p : blocks) {
+      p = static_cast<char*>(valloc(64));
+      ok = ok && p != nullptr && reinterpret_cast<std::uintptr_t>(p) % os_page_size() == 0;
+      if (p != nullptr)
+        p[63] = 1;
+    }
+    for (char* p : blocks)
+      std::free(p);
+    valloced.set_value(ok);
     for (;;)
       pause(); // alive when main returns
   }).detach();
-  valloced.get_future().wait();
+  if (!valloced.get_future().get())
+    return 6;
   char* big = static_cast<char*>(std::calloc(1, 12u << 20)); // the huge path
   big[(12u << 20) - 1] = 1;
   void* aligned = nullptr;
